@@ -1,0 +1,61 @@
+"""The one small protocol every s3db.js store implements (filesystem layout, S3).
+
+Keys are always relative to the database root (the bucket, or bucket/prefix); a store
+never exposes its root to callers, so a backup taken from S3 restores into a folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Iterator, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One entry of a listing: what LIST gives without fetching the object."""
+
+    key: str
+    etag: str  # with the double quotes, as S3 returns it: '"d41d8cd9..."'
+    last_modified: datetime  # timezone-aware UTC
+    size: int
+
+
+@dataclass(slots=True)
+class RawObject:
+    """An object exactly as stored: user metadata still transport-encoded, body raw."""
+
+    key: str
+    metadata: dict[str, str]
+    content_type: str | None
+    body: bytes
+    etag: str = ""  # with the double quotes
+    last_modified: datetime | None = None
+    extra: dict = field(default_factory=dict)  # store-specific details (e.g. fs sidecar fields)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the engine needs from an s3db.js database."""
+
+    url: str  # the connection string it was opened from, credentials masked
+
+    def read_database_json(self) -> dict: ...
+
+    def list_resources(self) -> list[str]: ...
+
+    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def list_data(self, resource: str) -> Iterator[ObjectInfo]: ...
+
+    def get(self, key: str) -> RawObject: ...
+
+    def get_many(self, keys: Iterable[str], concurrency: int = 32) -> Iterator[RawObject]: ...
+
+    def put(self, obj: RawObject) -> None: ...
+
+    def put_many(self, objs: Iterable[RawObject], concurrency: int = 32) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
