@@ -1,0 +1,31 @@
+"""s3db.js storage behind one protocol: `open_store(conn)` gives a filesystem or S3 store."""
+
+from __future__ import annotations
+
+from .base import ObjectInfo, RawObject, Store
+from .connection import ConnectionInfo, parse_connection_string
+from .names import check_resource_name, id_from_key
+
+
+def open_store(conn: str, *, create: bool = False) -> Store:
+    """Open the database a connection string points at (SPEC §1.1)."""
+    info = parse_connection_string(conn)
+    if info.kind == "file":
+        from .filesystem import FilesystemStore
+
+        return FilesystemStore(info.base_path, url=info.masked(), create=create)
+    from .s3 import S3Store
+
+    return S3Store(info)
+
+
+__all__ = [
+    "ConnectionInfo",
+    "ObjectInfo",
+    "RawObject",
+    "Store",
+    "check_resource_name",
+    "id_from_key",
+    "open_store",
+    "parse_connection_string",
+]
