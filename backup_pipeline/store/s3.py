@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Iterable, Iterator
 
 import obstore
+import obstore.exceptions
 from obstore.store import S3Store as _ObstoreS3
 
 from ..errors import CorruptObject, MetadataFileError, NotFound
@@ -159,9 +160,7 @@ class S3Store:
                         key=meta["path"], etag=meta["e_tag"] or "", last_modified=meta["last_modified"], size=meta["size"]
                     )
                     yielded += 1
-        except obstore.exceptions.GenericError as exc:
-            if "invalid path" not in str(exc).lower() and "InvalidPath" not in str(exc):
-                raise
+        except obstore.exceptions.InvalidPathError:
             # A key object_store cannot represent: redo the listing the slow way and skip
             # what was already handed out (listing order is stable between two LISTs).
             for n, info in enumerate(self._list_boto(prefix)):

@@ -1,0 +1,93 @@
+"""Bad input in a database gets an error that names the file or key, and what to do."""
+
+from __future__ import annotations
+
+import pytest
+
+from backup_pipeline.errors import CorruptObject, MetadataFileError, NotFound
+from backup_pipeline.store import open_store
+from s3db_fixtures import copy_fs_db
+
+
+def test_missing_database_folder(tmp_path):
+    with pytest.raises(NotFound, match="does not exist"):
+        open_store(f"file://{tmp_path}/nowhere")
+
+
+def test_missing_s3db_json_names_the_file(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    (db / "s3db.json").unlink()
+    with pytest.raises(MetadataFileError, match=r"db/s3db\.json.*not found"):
+        open_store(f"file://{db}").read_database_json()
+
+
+def test_unparsable_s3db_json_names_the_file(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    (db / "s3db.json").write_text('{"resources": {')
+    with pytest.raises(MetadataFileError, match=r"db/s3db\.json.*not valid JSON"):
+        open_store(f"file://{db}").list_resources()
+
+
+def test_data_file_without_sidecar_is_named(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    (db / "resource=users/data/id=u2.meta.json").unlink()
+    store = open_store(f"file://{db}")
+    with pytest.raises(CorruptObject, match=r"resource=users/data/id=u2: data file without its sidecar"):
+        list(store.list_data("users"))
+    with pytest.raises(CorruptObject, match="without its sidecar"):
+        store.get("resource=users/data/id=u2")
+
+
+def test_corrupt_sidecar_is_named(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    (db / "resource=users/data/id=u1.meta.json").write_text("{not json")
+    with pytest.raises(CorruptObject, match=r"id=u1\.meta\.json: sidecar is not valid JSON"):
+        open_store(f"file://{db}").get("resource=users/data/id=u1")
+
+
+def test_skips_backup_temp_and_journal_files(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    data = db / "resource=users/data"
+    (data / "id=u1.bak").write_bytes(b"old")
+    (data / "id=u9.tmp.123").write_bytes(b"partial")
+    (data / "operations.journal").write_bytes(b"log")
+    ids = [i.key.rsplit("id=", 1)[1] for i in open_store(f"file://{db}").list_data("users")]
+    assert sorted(ids) == sorted(["bwRaU-hDXLDP8gpx8WBzZT", "u1", "u2", "u3"])
+
+
+def test_gzip_compressed_body_is_inflated(tmp_path):
+    import gzip
+
+    import orjson
+
+    db = copy_fs_db(tmp_path / "db")
+    body_path = db / "resource=files/data/id=f2"
+    side_path = db / "resource=files/data/id=f2.meta.json"
+    original = body_path.read_bytes()
+    body_path.write_bytes(gzip.compress(original))
+    side = orjson.loads(side_path.read_bytes())
+    side["compressed"] = True
+    side_path.write_bytes(orjson.dumps(side))
+    assert open_store(f"file://{db}").get("resource=files/data/id=f2").body == original
+
+
+def test_s3_missing_database_names_bucket_and_key(moto_server, bucket_name):
+    moto_server.boto_client().create_bucket(Bucket=bucket_name)
+    store = open_store(moto_server.connection_string(bucket_name, "pfx"))
+    with pytest.raises(MetadataFileError, match=rf"{bucket_name}/pfx/s3db\.json: s3db\.json not found"):
+        store.read_database_json()
+    store.close()
+
+
+def test_s3_awkward_keys_round_trip(moto_server, bucket_name):
+    """Keys object_store cannot parse (empty or '.' segments) go through boto3, listing included."""
+    from backup_pipeline.store import RawObject
+
+    moto_server.boto_client().create_bucket(Bucket=bucket_name)
+    store = open_store(moto_server.connection_string(bucket_name))
+    keys = ["resource=r/data/id=ok", "resource=r/data//id=double", "resource=r/data/./id=dot"]
+    for k in keys:
+        store.put(RawObject(key=k, metadata={"_v": "v1"}, content_type="text/plain", body=k.encode()))
+    assert sorted(i.key for i in store.list_data("r")) == sorted(keys)
+    assert [o.body for o in store.get_many(keys)] == [k.encode() for k in keys]
+    store.close()
