@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-FORMAT_DIR = Path(os.environ.get("S3DB_FORMAT_DIR", REPO.parent / "shared" / "s3db-format")).resolve()
+# A copy of ../shared/s3db-format is vendored so a clean checkout tests on its own.
+FORMAT_DIR = Path(os.environ.get("S3DB_FORMAT_DIR", REPO / "vendor" / "s3db-format")).resolve()
 FIXTURES = FORMAT_DIR / "fixtures"
 FS_DB = FIXTURES / "fs-db"
 S3_DUMP = FIXTURES / "s3-dump.json"

@@ -1,0 +1,1 @@
+"""What the CLI and Dagster both call: inspect now; backup, restore, verify as they land."""
