@@ -71,14 +71,202 @@ def _add_demo(sub) -> None:
 def cmd_demo(args) -> int:
     from pathlib import Path
 
+    from .api import Backups
     from .demo import ensure_demo_database
 
     db = ensure_demo_database(Path(args.dir))
     conn = f"file://{db}"
+    repo = str((Path(args.dir) / "backups").resolve())
     print(f"demo database: {conn}")
-    code = cmd_inspect(argparse.Namespace(source=conn, resource=None, passphrase=None, summary=True, clean=False))
-    print(f"\nnext: backup-pipeline inspect --source {conn} --resource users")
-    return code
+    with Backups(source=conn, repo=repo) as b, _progress(args) as progress:
+        # The main job: incremental on top of the last backup, full the first time.
+        manifest = b.backup("incremental", full_if_no_parent=True, progress=progress)
+        report = b.verify(manifest["id"])
+    t = manifest["totals"]
+    print(f"backup {manifest['id']} ({manifest['type']}) committed and verified: "
+          f"{len(manifest['resources'])} resources, {t['records']:,} records, {t['tombstones']:,} tombstones, "
+          f"{_human_bytes(t['bytes'])} in {report.files} files")
+    print(f"backup folder: {repo}/{manifest['id']}")
+    print("next:")
+    print(f"  backup-pipeline list --repo {repo}")
+    print(f"  backup-pipeline restore {manifest['id']} --repo {repo} --target file://{Path(args.dir).resolve()}/restored")
+    print(f"  backup-pipeline inspect --source {conn} --resource users")
+    return 0
+
+
+def _progress(args):
+    """Progress bars on a terminal; nothing when --json or when stderr is not a terminal."""
+    from contextlib import nullcontext
+
+    from .engine.progress import Progress
+
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        return nullcontext(Progress())
+    from .cli_progress import TerminalProgress
+
+    return TerminalProgress()
+
+
+def _emit_json(data) -> None:
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _add_backup(sub) -> None:
+    p = sub.add_parser("backup", help="back up an s3db.js database into a repository",
+                       description="Stream every record of the chosen resources into RESOURCE.jsonl.gz files "
+                       "and commit the backup with its manifest (s3db.json), written last.")
+    p.add_argument("--source", required=True, metavar="CONN", help="s3db.js connection string")
+    p.add_argument("--repo", required=True, metavar="REPO", help="backup repository (a local folder)")
+    p.add_argument("--type", choices=["full", "incremental"], default="full")
+    p.add_argument("--resource", action="append", metavar="NAME", help="only this resource (repeatable)")
+    p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
+    p.add_argument("--compression", choices=["gzip", "zstd", "brotli", "none"], default="gzip")
+    p.add_argument("--no-verify", action="store_true", help="skip re-reading the files before committing")
+    p.add_argument("--decrypt-secrets", action="store_true",
+                   help="decrypt secret fields in the decoded view (needs --passphrase); raw objects stay encrypted")
+    p.add_argument("--passphrase", metavar="P", default=None, help=f"passphrase for secrets (default ${PASSPHRASE_ENV})")
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="record unreadable source objects in the manifest and go on, instead of failing")
+    p.add_argument("--full-if-no-parent", action="store_true",
+                   help="with --type incremental: take a full backup when there is no parent")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=cmd_backup)
+
+
+def _backups(args, source: str | None = None):
+    from .api import Backups
+
+    passphrase = getattr(args, "passphrase", None)
+    if passphrase is None:
+        passphrase = os.environ.get(PASSPHRASE_ENV)
+    return Backups(source=source, repo=args.repo, passphrase=passphrase)
+
+
+def cmd_backup(args) -> int:
+    if args.decrypt_secrets and not (args.passphrase or os.environ.get(PASSPHRASE_ENV)):
+        from .errors import UsageError
+
+        raise UsageError(f"--decrypt-secrets needs --passphrase (or ${PASSPHRASE_ENV})")
+    with _backups(args, args.source) as b, _progress(args) as progress:
+        manifest = b.backup(
+            args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
+            verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
+            full_if_no_parent=args.full_if_no_parent, progress=progress,
+        )
+    summary = {
+        "id": manifest["id"], "type": manifest["type"], "parent": manifest["parent"],
+        "repo": b.repo.url, "selective": manifest["selective"], "verified": manifest.get("verified", False),
+        "startedAt": manifest["startedAt"], "finishedAt": manifest["finishedAt"],
+        "resources": {
+            name: {k: r.get(k) for k in ("records", "tombstones", "unchanged", "bytes", "sha256", "file", "snapshot")}
+            | ({"skipped_corrupt": r["skipped_corrupt"]} if r.get("skipped_corrupt") else {})
+            for name, r in manifest["resources"].items()
+        },
+        "totals": manifest["totals"],
+    }
+    if args.json:
+        _emit_json(summary)
+    else:
+        t = manifest["totals"]
+        print(f"backup {manifest['id']} ({manifest['type']}"
+              + (f", parent {manifest['parent']}" if manifest["parent"] else "") + f") committed in {b.repo.url}")
+        print(f"  {len(manifest['resources'])} resources, {t['records']:,} records, {t['tombstones']:,} tombstones, "
+              f"{_human_bytes(t['bytes'])}" + (", verified" if manifest.get("verified") else ""))
+    return 0
+
+
+def _add_catalog(sub) -> None:
+    p = sub.add_parser("list", help="list the backups of a repository (complete, incomplete, failed)")
+    p.add_argument("--repo", required=True, metavar="REPO")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("status", help="show one backup")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    p.add_argument("--repo", required=True, metavar="REPO")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("verify", help="check a backup's files against its manifest, and its chain")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    p.add_argument("--repo", required=True, metavar="REPO")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_list(args) -> int:
+    with _backups(args) as b:
+        infos = b.list()
+    if args.json:
+        _emit_json([i.as_json() for i in infos])
+        return 0
+    print(f"{'id':<36} {'state':<10} {'type':<11} {'parent':<36} {'records':>9} {'size':>10}  finished")
+    for i in infos:
+        print(f"{i.id:<36} {i.state:<10} {i.type or '-':<11} {i.parent or '-':<36} "
+              f"{i.records if i.records is not None else '-':>9} {_human_bytes(i.bytes):>10}  {i.finished_at or i.error or '-'}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    with _backups(args) as b:
+        info = b.status(args.backup_id)
+    if args.json:
+        _emit_json(info.as_json())
+    else:
+        for k, v in info.as_json().items():
+            print(f"{k:<12} {v}")
+    return 0 if info.state == "complete" else 4
+
+
+def cmd_verify(args) -> int:
+    with _backups(args) as b:
+        report = b.verify(args.backup_id)
+    if args.json:
+        _emit_json(report.as_json())
+    else:
+        print(f"backup {report.backup_id}: ok ({report.files} files, {_human_bytes(report.bytes)}, chain {' -> '.join(report.chain)})")
+    return 0
+
+
+def _add_restore(sub) -> None:
+    p = sub.add_parser("restore", help="restore the state at a backup into a target database",
+                       description="Replay the backup's chain into the target as raw objects, then partition "
+                       "references, sequences and s3db.json, so s3db.js reads it as its own.")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    p.add_argument("--repo", required=True, metavar="REPO")
+    p.add_argument("--target", required=True, metavar="CONN", help="s3db.js connection string of the target")
+    p.add_argument("--resource", action="append", metavar="NAME")
+    p.add_argument("--mode", choices=["safe", "replace", "merge", "skip"], default="safe",
+                   help="safe (default): refuse a resource already holding records; replace: delete them first; "
+                   "merge: overwrite same ids, keep others; skip: keep existing ids")
+    p.add_argument("--dry-run", action="store_true", help="print what would be written and deleted; write nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_restore)
+
+
+def cmd_restore(args) -> int:
+    with _backups(args) as b, _progress(args) as progress:
+        report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
+                           dry_run=args.dry_run, progress=progress)
+    data = report.as_json()
+    if args.json:
+        _emit_json(data)
+    else:
+        verb = "would write" if args.dry_run else "wrote"
+        print(f"restore of {report.backup_id} into {report.target} (mode {report.mode}, chain {' -> '.join(report.chain)})")
+        for name, p in data["resources"].items():
+            print(f"  {name:<16} {verb} {p['written']:,} records, {p['partition_refs']:,} partition refs; "
+                  f"deleted {p['deleted']:,}; kept {p['kept_existing']:,}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_backup(sub)
+    _add_restore(sub)
+    _add_catalog(sub)
     _add_inspect(sub)
     _add_demo(sub)
     return parser

@@ -1,0 +1,326 @@
+"""Full, incremental and selective backups, streamed resource by resource, committed by a
+manifest written last.
+
+Per resource the backup writes RESOURCE.jsonl.<ext> (records and tombstones) and
+RESOURCE.index.jsonl.gz (one [key, etag, lastModified ms, size, content hash] per live object:
+what the next incremental diffs its listing against). Memory holds one record at a time,
+plus, for an incremental, the parent's key index of the resource being diffed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO, Iterable, Iterator
+
+import orjson
+
+from .. import codecs
+from ..errors import BackupPipelineError, CorruptObject, DecodeError, IntegrityError, NotFound, UsageError
+from ..format import ResourceSchema, decode_record
+from ..repository import Repository
+from ..store import RawObject, Store, id_from_key
+from ..store.filesystem import iso_ms
+from .inspect import select_resources
+from .lines import content_hash, ms, record_line, tombstone_line
+from .progress import Progress
+
+FORMAT_VERSION = 1
+INDEX_COMPRESSION = "gzip"
+# S3 gives LastModified to the second and clocks drift: an object whose LastModified is not
+# at least this much older than the parent's listing may have changed unseen, so we re-fetch it.
+CHANGE_SAFETY = timedelta(seconds=2)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_backup_id(kind: str, at: datetime) -> str:
+    return f"{kind}-{at.strftime('%Y-%m-%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+
+
+class HashingWriter(io.RawIOBase):
+    """Counts and hashes the bytes that reach the file (the stored, compressed bytes)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return self.raw.write(data)
+
+
+@dataclass
+class FileStats:
+    name: str
+    compression: str
+    lines: int = 0
+    bytes: int = 0
+    sha256: str = ""
+
+    def as_json(self) -> dict:
+        return {"file": self.name, "compression": self.compression, "lines": self.lines,
+                "bytes": self.bytes, "sha256": self.sha256}
+
+
+class LineFile:
+    """A compressed JSONL file being written into a backup; stats filled on close."""
+
+    def __init__(self, repo: Repository, backup_id: str, name: str, compression: str):
+        self.stats = FileStats(name, compression)
+        self._cm = repo.create_file(backup_id, name)
+        self._raw = self._cm.__enter__()
+        self._hashing = HashingWriter(self._raw)
+        self._writer = codecs.open_writer(self._hashing, compression)
+
+    def write(self, line: bytes) -> None:
+        self._writer.write(line)
+        self.stats.lines += 1
+
+    def close(self, ok: bool = True) -> FileStats:
+        if ok:
+            self._writer.close()
+            self.stats.bytes, self.stats.sha256 = self._hashing.bytes, self._hashing.sha256.hexdigest()
+            self._cm.__exit__(None, None, None)
+        else:
+            self._cm.__exit__(BackupPipelineError, BackupPipelineError("aborted"), None)
+        return self.stats
+
+
+@dataclass
+class BackupRequest:
+    type: str = "full"  # full | incremental
+    resources: list[str] | None = None
+    exclude: list[str] | None = None
+    compression: str = "gzip"
+    verify: bool = True
+    passphrase: str | None = None
+    decrypt_secrets: bool = False
+    skip_corrupt: bool = False
+    full_if_no_parent: bool = False
+    backup_id: str | None = None
+
+
+@dataclass
+class ResourceResult:
+    name: str
+    records: int = 0
+    tombstones: int = 0
+    unchanged: int = 0
+    fetched: int = 0
+    snapshot: bool = True
+    skipped_corrupt: list[dict] = field(default_factory=list)
+    data: FileStats | None = None
+    index: FileStats | None = None
+    listed_at: str = ""
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        out = {
+            "records": self.records, "tombstones": self.tombstones, "snapshot": self.snapshot,
+            "unchanged": self.unchanged, "fetched": self.fetched,
+            **(self.data.as_json() if self.data else {}),
+            "index": self.index.as_json() | {"entries": self.index.lines} if self.index else None,
+            "listed_at": self.listed_at, "seconds": round(self.seconds, 3),
+        }
+        if self.skipped_corrupt:
+            out["skipped_corrupt"] = self.skipped_corrupt
+        return out
+
+
+def source_identity(store: Store) -> str:
+    return store.url
+
+
+def load_index(repo: Repository, backup_id: str, index: dict) -> dict[str, tuple[str, int, int, str]]:
+    """key -> (etag, lastModified ms, size, content hash) of a committed backup's resource."""
+    out = {}
+    with repo.open_file(backup_id, index["file"]) as f:
+        for n, line in enumerate(codecs.iter_lines(f, index.get("compression", INDEX_COMPRESSION)), 1):
+            try:
+                key, etag, lm, size, digest = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError):
+                raise IntegrityError(f"{repo.describe(backup_id, index['file'])}: line {n} is not an index entry") from None
+            out[key] = (etag, lm, size, digest)
+    return out
+
+
+def index_line(key: str, etag: str, lm_ms: int, size: int, digest: str) -> bytes:
+    return orjson.dumps([key, etag, lm_ms, size, digest], option=orjson.OPT_APPEND_NEWLINE)
+
+
+class BackupRun:
+    def __init__(self, store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
+                 parent: dict | None = None):
+        self.store, self.repo, self.req = store, repo, request
+        self.progress = progress or Progress()
+        self.parent = parent
+        codecs.check_compression(request.compression)
+
+    # -- the whole backup ----------------------------------------------------------------
+    def run(self) -> dict:
+        req = self.req
+        started = now_utc()
+        db_json = self.store.read_database_json()
+        chosen = select_resources(db_json, req.resources)
+        excluded = [check for check in (req.exclude or [])]
+        for name in excluded:
+            if name not in db_json.get("resources", {}):
+                raise NotFound(f"--exclude {name!r}: no such resource in s3db.json; known: {', '.join(db_json['resources'])}")
+        chosen = [r for r in chosen if r not in set(excluded)]
+        if not chosen:
+            raise UsageError("nothing to back up: the selection leaves no resource")
+        backup_id = req.backup_id or new_backup_id("full" if req.type == "full" else "incr", started)
+        results: dict[str, ResourceResult] = {}
+        try:
+            for name in chosen:
+                results[name] = self._backup_resource(backup_id, name, db_json)
+            sequences = self._sequences(chosen)
+            manifest = {
+                "format": "backup_pipeline", "formatVersion": FORMAT_VERSION,
+                "id": backup_id, "type": req.type,
+                "parent": self.parent["id"] if self.parent else None,
+                "chain": (self.parent.get("chain", [self.parent["id"]]) + [backup_id]) if self.parent else [backup_id],
+                "selective": bool(req.resources or req.exclude),
+                "selection": {"resources": req.resources or None, "exclude": req.exclude or None},
+                "source": {"url": source_identity(self.store)},
+                "startedAt": iso_ms(started), "finishedAt": None,
+                "compression": req.compression,
+                "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
+                "database": db_json,
+                "sequences": sequences,
+                "resources": {name: r.as_json() for name, r in results.items()},
+                "totals": {
+                    "records": sum(r.records for r in results.values()),
+                    "tombstones": sum(r.tombstones for r in results.values()),
+                    "bytes": sum(r.data.bytes + r.index.bytes for r in results.values()),
+                },
+            }
+            if req.verify:
+                from .verify import verify_files
+
+                verify_files(self.repo, backup_id, manifest, self.progress)
+                manifest["verified"] = True
+            manifest["finishedAt"] = iso_ms(now_utc())
+            self.repo.commit_manifest(backup_id, manifest)
+            return manifest
+        except BaseException as exc:
+            self._record_failure(backup_id, exc)
+            raise
+
+    def _record_failure(self, backup_id: str, exc: BaseException) -> None:
+        try:
+            with self.repo.create_file(backup_id, "failure.json") as f:
+                f.write(orjson.dumps({"error": str(exc) or type(exc).__name__, "type": type(exc).__name__,
+                                      "at": iso_ms(now_utc())}))
+        except Exception:
+            pass  # the missing manifest already marks the backup incomplete
+
+    def _sequences(self, resources: Iterable[str]) -> dict:
+        out = {}
+        for name in resources:
+            objs = []
+            for info in self.store.list_prefix(f"resource={name}/sequence="):
+                if info.key.endswith("/lock"):
+                    continue  # transient lock of the id generator (SPEC §1)
+                obj = self.store.get(info.key)
+                from .lines import raw_to_json
+
+                objs.append(raw_to_json(obj))
+            if objs:
+                out[name] = objs
+        return out
+
+    # -- one resource --------------------------------------------------------------------
+    def _backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceResult:
+        req = self.req
+        t0 = time.perf_counter()
+        schema = ResourceSchema.from_database_json(name, db_json)
+        parent_entry = (self.parent or {}).get("resources", {}).get(name)
+        result = ResourceResult(name=name, snapshot=parent_entry is None)
+        parent_index = load_index(self.repo, self.parent["id"], parent_entry["index"]) if parent_entry else {}
+        parent_listed = datetime.fromisoformat(parent_entry["listed_at"]) if parent_entry else None
+        estimate = parent_entry["index"]["entries"] if parent_entry else None
+
+        data = LineFile(self.repo, backup_id, codecs.file_name(name, req.compression), req.compression)
+        index = LineFile(self.repo, backup_id, f"{name}.index.jsonl.gz", INDEX_COMPRESSION)
+        ok = False
+        self.progress.start(name, estimate)
+        try:
+            result.listed_at = iso_ms(now_utc())
+            # For a suspect object (listed unchanged but too recent to trust) remember the
+            # parent's hash: after fetching we keep it only if the content really changed.
+            suspects: dict[str, str] = {}
+
+            def keys_to_fetch() -> Iterator[str]:
+                for info in self.store.list_data(name):
+                    prev = parent_index.pop(info.key, None)
+                    if prev is not None:
+                        etag, lm, size, digest = prev
+                        same = etag == info.etag and lm == ms(info.last_modified) and size == info.size
+                        if same and info.last_modified < parent_listed - CHANGE_SAFETY:
+                            index.write(index_line(info.key, etag, lm, size, digest))
+                            result.unchanged += 1
+                            self.progress.advance(name)
+                            continue
+                        if same:
+                            suspects[info.key] = digest
+                    yield info.key
+
+            decode_passphrase = req.passphrase if req.decrypt_secrets else None
+            for obj in self._fetch(keys_to_fetch(), name, result):
+                result.fetched += 1
+                digest = content_hash(obj)
+                entry = index_line(obj.key, obj.etag, ms(obj.last_modified), len(obj.body), digest)
+                if suspects.pop(obj.key, None) == digest:
+                    result.unchanged += 1  # re-fetched, and really the same as in the parent
+                else:
+                    try:
+                        decoded = decode_record(schema, obj, passphrase=decode_passphrase, mode="clean")
+                    except DecodeError as exc:
+                        # not indexed either: the next incremental tries it again
+                        self._corrupt(result, obj.key, exc)
+                        continue
+                    data.write(record_line(decoded, obj))
+                    result.records += 1
+                index.write(entry)
+                self.progress.advance(name)
+            for key in parent_index:  # whatever the listing did not show was deleted
+                data.write(tombstone_line(id_from_key(key) or key, key))
+                result.tombstones += 1
+            ok = True
+        finally:
+            result.data = data.close(ok)
+            result.index = index.close(ok)
+            self.progress.finish(name)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _fetch(self, keys: Iterator[str], resource: str, result: ResourceResult) -> Iterator[RawObject]:
+        """Objects in listing order; a corrupt one fails the backup unless --skip-corrupt."""
+        if not self.req.skip_corrupt:
+            yield from self.store.get_many(keys)
+            return
+        # With --skip-corrupt, fetch one at a time around failures so one bad object cannot
+        # take its neighbours with it; every skipped key is recorded in the manifest.
+        for key in keys:
+            try:
+                yield self.store.get(key)
+            except CorruptObject as exc:
+                self._corrupt(result, key, exc)
+
+    def _corrupt(self, result: ResourceResult, key: str, exc: Exception) -> None:
+        if not self.req.skip_corrupt:
+            raise CorruptObject(f"corrupt source object {key!r}: {exc}; "
+                                "fix or remove it, or run with --skip-corrupt to record it in the manifest and go on") from exc
+        result.skipped_corrupt.append({"key": key, "error": str(exc)})
+        self.progress.message(f"skipped corrupt object {key}: {exc}")

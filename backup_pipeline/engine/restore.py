@@ -1,0 +1,245 @@
+"""Restore the state at a backup id into a target database, as s3db.js itself would have left it.
+
+Per resource, the chain is replayed newest first (the resource's lines from the backup asked
+for, then its parents' back to the last snapshot of the resource): the first line seen for a
+key wins, a tombstone deletes. Objects are written raw (key, metadata, content type, body),
+then partition references regenerated from the decoded records, then sequence objects, then
+`s3db.json` (merged into the target's when it has one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import orjson
+
+from .. import codecs
+from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from ..format import ResourceSchema, partition_reference_key
+from ..repository import Repository
+from ..store import RawObject, Store
+from ..store.names import DATABASE_JSON_KEY
+from .lines import RAW_KEY, raw_from_json
+from .progress import Progress
+
+MODES = ("safe", "replace", "merge", "skip")
+
+
+@dataclass
+class ResourcePlan:
+    name: str
+    written: int = 0
+    deleted: int = 0
+    kept_existing: int = 0
+    partition_refs: int = 0
+    stale_refs_deleted: int = 0
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RestoreReport:
+    backup_id: str
+    target: str
+    mode: str
+    dry_run: bool
+    chain: list[str] = field(default_factory=list)
+    resources: dict[str, ResourcePlan] = field(default_factory=dict)
+    database_json: str = ""
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.backup_id, "target": self.target, "mode": self.mode, "dryRun": self.dry_run,
+            "chain": self.chain, "databaseJson": self.database_json,
+            "resources": {k: v.as_json() for k, v in self.resources.items()},
+            "totals": {"written": sum(p.written for p in self.resources.values()),
+                       "deleted": sum(p.deleted for p in self.resources.values())},
+        }
+
+
+def _manifest(repo: Repository, backup_id: str) -> dict:
+    m = repo.read_manifest(backup_id)
+    if m is None:
+        if backup_id in repo.backup_ids():
+            raise IntegrityError(f"backup {backup_id} has no manifest: it is incomplete and is never restored")
+        raise NotFound(f"backup {backup_id} not found in {repo.url}")
+    return m
+
+
+def resource_chain(repo: Repository, manifest: dict, resource: str) -> list[dict]:
+    """Manifests holding the resource's lines, newest first, back to its last snapshot."""
+    out = []
+    chain = manifest.get("chain", [manifest["id"]])
+    for bid in reversed(chain):
+        m = manifest if bid == manifest["id"] else _manifest(repo, bid)
+        entry = m.get("resources", {}).get(resource)
+        if entry is None:
+            continue
+        out.append(m)
+        if entry.get("snapshot", True):
+            return out
+    raise IntegrityError(f"backup {manifest['id']}: resource {resource!r} has no full snapshot in its chain {chain}")
+
+
+def iter_backup_lines(repo: Repository, backup_id: str, entry: dict) -> Iterator[tuple[int, dict]]:
+    where = repo.describe(backup_id, entry["file"])
+    with repo.open_file(backup_id, entry["file"]) as f:
+        n = 0
+        try:
+            for n, line in enumerate(codecs.iter_lines(f, entry["compression"]), 1):
+                try:
+                    yield n, orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise IntegrityError(f"{where}: line {n} is not valid JSON ({exc})") from None
+        except (EOFError, OSError, ValueError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise IntegrityError(f"{where}: unreadable after line {n} ({exc}); the file is truncated or corrupt") from None
+
+
+def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
+    """The target's s3db.json with the restored resources' definitions added; a resource the
+    target already defines differently is refused."""
+    if target is None:
+        merged = {k: v for k, v in source.items() if k != "resources"}
+        merged["resources"] = {}
+    else:
+        merged = orjson.loads(orjson.dumps(target))
+        merged.setdefault("resources", {})
+    for name in resources:
+        incoming = source["resources"][name]
+        existing = merged["resources"].get(name)
+        if existing is not None and _definition_hash(existing) != _definition_hash(incoming):
+            raise ConflictError(
+                f"target s3db.json already defines resource {name!r} differently "
+                f"({_definition_hash(existing)} vs the backup's {_definition_hash(incoming)}); "
+                "restore into another database or drop that resource from the target first"
+            )
+        if existing is None or target is None:
+            merged["resources"][name] = incoming
+    return merged
+
+
+def _definition_hash(entry: dict) -> str | None:
+    version = entry.get("currentVersion")
+    return (entry.get("versions", {}).get(version) or {}).get("hash")
+
+
+class RestoreRun:
+    def __init__(self, repo: Repository, backup_id: str, target: Store, *, resources: list[str] | None = None,
+                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None):
+        if mode not in MODES:
+            raise UsageError(f"unknown restore mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.repo, self.backup_id, self.target = repo, backup_id, target
+        self.resources, self.mode, self.dry_run = resources, mode, dry_run
+        self.progress = progress or Progress()
+
+    def run(self) -> RestoreReport:
+        manifest = _manifest(self.repo, self.backup_id)
+        for bid in manifest.get("chain", []):
+            _manifest(self.repo, bid)  # a missing parent fails before anything is written
+        available = list(manifest.get("resources", {}))
+        chosen = available if not self.resources else self.resources
+        missing = [r for r in chosen if r not in available]
+        if missing:
+            raise NotFound(f"backup {self.backup_id} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(available)}")
+        report = RestoreReport(self.backup_id, self.target.url, self.mode, self.dry_run, chain=manifest.get("chain", []))
+        try:
+            target_db = self.target.read_database_json()
+        except Exception:
+            target_db = None
+        merged = merge_database_json(target_db, manifest["database"], chosen)  # conflicts fail early
+        if self.mode == "safe":
+            for name in chosen:
+                if next(iter(self.target.list_data(name)), None) is not None:
+                    raise ConflictError(
+                        f"target {self.target.url} already holds records of resource {name!r}; "
+                        "choose --mode replace (delete them first), merge (overwrite same ids, keep others) "
+                        "or skip (keep existing ids)"
+                    )
+        for name in chosen:
+            report.resources[name] = self._restore_resource(manifest, name)
+        for name in chosen:
+            for raw in manifest.get("sequences", {}).get(name, []):
+                if not self.dry_run:
+                    self.target.put(raw_from_json(raw))
+        report.database_json = "written" if target_db is None else "merged"
+        if not self.dry_run:
+            body = orjson.dumps(merged, option=orjson.OPT_INDENT_2)
+            self.target.put(RawObject(key=DATABASE_JSON_KEY, metadata={}, content_type="application/json", body=body))
+        return report
+
+    def _restore_resource(self, manifest: dict, name: str) -> ResourcePlan:
+        plan = ResourcePlan(name)
+        schema = ResourceSchema.from_database_json(name, manifest["database"])
+        partitions = list((manifest["database"]["resources"][name].get("partitions") or {}))
+        existing: set[str] = set()
+        if self.mode in ("replace", "skip", "merge"):
+            existing = {info.key for info in self.target.list_data(name)}
+        if self.mode == "replace":
+            for key in existing:
+                plan.deleted += 1
+                if not self.dry_run:
+                    self.target.delete(key)
+            existing = set()
+        seen: set[str] = set()
+        new_refs: set[str] = set()
+        restored_ids: set[str] = set()
+        self.progress.start(name, None)
+
+        def objects() -> Iterator[RawObject]:
+            for m in resource_chain(self.repo, manifest, name):
+                entry = m["resources"][name]
+                for n, line in iter_backup_lines(self.repo, m["id"], entry):
+                    raw = line.get(RAW_KEY)
+                    if not isinstance(raw, dict) or "key" not in raw:
+                        raise IntegrityError(f"{self.repo.describe(m['id'], entry['file'])}: line {n} has no {RAW_KEY} object")
+                    key = raw["key"]
+                    if key in seen:
+                        continue  # a newer backup in the chain already decided this key
+                    seen.add(key)
+                    if raw.get("deleted"):
+                        if key in existing and self.mode != "skip":
+                            plan.deleted += 1
+                            if not self.dry_run:
+                                self.target.delete(key)
+                        continue
+                    if self.mode == "skip" and key in existing:
+                        plan.kept_existing += 1
+                        continue
+                    record_id = line.get("id")
+                    restored_ids.add(record_id)
+                    for p in partitions:
+                        ref = partition_reference_key(schema, p, line, record_id)
+                        if ref:
+                            new_refs.add(ref)
+                    plan.written += 1
+                    self.progress.advance(name)
+                    yield raw_from_json(raw)
+
+        if self.dry_run:
+            for _ in objects():
+                pass
+        else:
+            self.target.put_many(objects())
+        # Partition references: one empty object per (record, partition), metadata {_v}.
+        version = manifest["database"]["resources"][name].get("currentVersion", "v1")
+        stale = []
+        if self.mode in ("merge", "replace"):
+            from ..store import id_from_key
+
+            for info in self.target.list_prefix(f"resource={name}/partition="):
+                if info.key not in new_refs and (self.mode == "replace" or id_from_key(info.key) in restored_ids):
+                    stale.append(info.key)
+        plan.stale_refs_deleted = len(stale)
+        plan.partition_refs = len(new_refs)
+        if not self.dry_run:
+            for key in stale:
+                self.target.delete(key)
+            self.target.put_many(
+                RawObject(key=ref, metadata={"_v": version}, content_type=None, body=b"") for ref in sorted(new_refs)
+            )
+        self.progress.finish(name)
+        return plan

@@ -1,0 +1,106 @@
+"""Backups in a local folder: <repo>/<backup-id>/<files>, manifest `s3db.json` last."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import orjson
+
+from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from .base import MANIFEST_NAME
+
+
+def _check_name(name: str, what: str) -> str:
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise UsageError(f"{what} {name!r} is not a plain file name")
+    return name
+
+
+class FilesystemRepository:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _dir(self, backup_id: str) -> Path:
+        return self.root / _check_name(backup_id, "backup id")
+
+    def _path(self, backup_id: str, name: str) -> Path:
+        return self._dir(backup_id) / _check_name(name, "file name")
+
+    def describe(self, backup_id: str, name: str) -> str:
+        return str(self._path(backup_id, name))
+
+    def backup_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
+
+    @contextmanager
+    def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:
+        final = self._path(backup_id, name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def open_file(self, backup_id: str, name: str) -> BinaryIO:
+        try:
+            return open(self._path(backup_id, name), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"{self._path(backup_id, name)}: file missing from backup {backup_id}") from None
+
+    def file_size(self, backup_id: str, name: str) -> int:
+        try:
+            return self._path(backup_id, name).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"{self._path(backup_id, name)}: file missing from backup {backup_id}") from None
+
+    def file_names(self, backup_id: str) -> list[str]:
+        d = self._dir(backup_id)
+        return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+
+    def read_manifest(self, backup_id: str) -> dict | None:
+        path = self._path(backup_id, MANIFEST_NAME)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(f"{path}: manifest is not valid JSON ({exc})") from None
+
+    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+        final = self._path(backup_id, MANIFEST_NAME)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with self.create_file(backup_id, ".manifest-staging") as f:
+            f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        staging = self._dir(backup_id) / ".manifest-staging"
+        try:
+            os.link(staging, final)  # link() fails if the name exists: a create-only commit
+        except FileExistsError:
+            raise ConflictError(f"{final}: backup {backup_id} is already committed; it is never overwritten") from None
+        finally:
+            staging.unlink(missing_ok=True)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete_backup(self, backup_id: str) -> None:
+        d = self._dir(backup_id)
+        (d / MANIFEST_NAME).unlink(missing_ok=True)  # first: a half-removed backup is never complete
+        shutil.rmtree(d, ignore_errors=True)
