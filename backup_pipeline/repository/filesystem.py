@@ -85,9 +85,12 @@ class FilesystemRepository:
     def commit_manifest(self, backup_id: str, manifest: dict) -> None:
         final = self._path(backup_id, MANIFEST_NAME)
         final.parent.mkdir(parents=True, exist_ok=True)
-        with self.create_file(backup_id, ".manifest-staging") as f:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{MANIFEST_NAME}.", suffix=".partial")
+        with os.fdopen(fd, "wb") as f:
             f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        staging = self._dir(backup_id) / ".manifest-staging"
+            f.flush()
+            os.fsync(f.fileno())
+        staging = Path(tmp)
         try:
             os.link(staging, final)  # link() fails if the name exists: a create-only commit
         except FileExistsError:

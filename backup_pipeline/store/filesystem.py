@@ -132,12 +132,16 @@ class FilesystemStore:
             if name.endswith(SIDECAR) or _skipped(name):
                 continue
             key = key_prefix + name
-            if name + SIDECAR not in names:
-                raise CorruptObject(
-                    f"{entry.path}: data file without its sidecar {name + SIDECAR}; "
-                    "restore the sidecar or remove the file"
-                )
-            yield self._info(key, self._read_sidecar(key))
+            try:
+                if name + SIDECAR not in names:
+                    self._read_sidecar(key)  # raises the error that names the file
+                yield self._info(key, self._read_sidecar(key))
+            except CorruptObject:
+                # Listed anyway, so that fetching it fails naming the key (or --skip-corrupt
+                # records it): a damaged object is never silently left out of a backup.
+                st = entry.stat()
+                yield ObjectInfo(key=key, etag="", last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                                 size=st.st_size)
 
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
         return self.list_prefix(data_prefix(resource))

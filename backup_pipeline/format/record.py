@@ -1,0 +1,486 @@
+"""Decoding one data object into the record s3db.js `get()`/`list()` returns (SPEC §7, §8, §11).
+
+`decode_record(..., mode="exact")` follows s3db.js 21.6.2 step by step, including the
+second decoding pass of §11 and the corruptions it causes. `mode="clean"` is the recommended
+reader of §11: no second pass, body entries decoded once. Both return JSON-ready dicts
+(`to_json_compatible` already applied) whose key order is the one JSON.stringify would print.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import DecodeError
+from ..store.base import RawObject
+from ._js import (
+    MAX_SAFE,
+    PROTO_NAMES,
+    UNDEFINED,
+    JSError,
+    entries_of,
+    is_index_key,
+    js_keys,
+    js_trim,
+    number_to_string,
+    spread,
+    truthy,
+    try_json_parse,
+)
+from .codecs import DecodeContext, to_array
+from .keys import record_id_from_key
+from .schema import ResourceSchema, js_invert
+from .transport import decode_metadata, utf8_decode
+
+MODES = ("exact", "clean")
+
+# Fields get() sets on every record (SPEC §8), in the order it sets them.
+SYSTEM_FIELDS = (
+    "_contentLength", "_lastModified", "_hasContent", "_mimeType", "_etag", "_v",
+    "_versionId", "_expiresAt", "_definitionHash", "_originalVersion", "_versionMapped",
+)
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _BodyJSON:
+    nonblank: bool  # body.trim() !== ''
+    ok: bool  # JSON.parse succeeded
+    value: Any
+
+
+class UnmapError(Exception):
+    """s3db.js's unmapper() would throw; `field` names the attribute (or stored key)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+# --- unmap (Schema.unmapper) -----------------------------------------------------------------
+
+
+def unmap(
+    schema: ResourceSchema,
+    obj: Any,
+    ctx: DecodeContext,
+    *,
+    map_override: Any = _MISSING,
+    plugin_override: Any = _MISSING,
+) -> dict:
+    """Short keys -> names, per-type decoding, unflatten (SPEC §11 step 2)."""
+    try:
+        entries = entries_of(obj)
+    except JSError as exc:
+        raise UnmapError("(record)", str(exc)) from None
+    rev_map = (
+        js_invert(map_override)
+        if map_override is not _MISSING and truthy(map_override)
+        else schema.key_to_attribute
+    )
+    rev_plugin = (
+        js_invert(plugin_override)
+        if plugin_override is not _MISSING and truthy(plugin_override)
+        else schema.key_to_plugin_attribute
+    )
+    rest: dict = {}
+    for key, value in entries:
+        if key == "_v":
+            continue
+        if key in PROTO_NAMES:
+            # JS finds Object.prototype members in its plain-object maps and throws.
+            raise UnmapError(key, "key collides with a JavaScript Object.prototype member")
+        name = rev_plugin.get(key) or rev_map.get(key) or key
+        if name in PROTO_NAMES and name not in schema.hooks:
+            raise UnmapError(name, "attribute name collides with a JavaScript Object.prototype member")
+        codec = schema.codec(name)
+        parsed = value
+        if codec.mapper is not None:  # step 2a
+            try:
+                parsed = codec.mapper(value)
+            except JSError as exc:
+                raise UnmapError(name, f"stored value {value!r} (key {key!r}) does not decode: {exc}") from None
+        elif type(value) is str and value:  # step 2b
+            if value == "[object Object]":
+                parsed = {}
+            elif value[0] in "{[":
+                ok, p = try_json_parse(value)
+                if ok:
+                    parsed = p
+        if codec.array_fallback:  # step 2c
+            if isinstance(parsed, list):
+                pass
+            elif type(parsed) is str and js_trim(parsed).startswith("["):
+                ok, arr = try_json_parse(parsed)
+                if ok and isinstance(arr, list):
+                    parsed = arr
+            else:
+                parsed = to_array(parsed)
+        for hook in codec.hooks:  # step 2d
+            parsed = hook(parsed, ctx)
+        rest[name] = parsed
+    result = unflatten(rest)
+    for key, value in entries:  # unmapper copies `$`-keys through untouched
+        if key.startswith("$"):
+            result[key] = value
+    return result
+
+
+def _get(container: Any, part: str) -> Any:
+    if isinstance(container, dict):
+        return container.get(part, UNDEFINED)
+    if isinstance(container, list):
+        if is_index_key(part):
+            i = int(part)
+            return container[i] if i < len(container) else UNDEFINED
+        return len(container) if part == "length" else UNDEFINED
+    return UNDEFINED
+
+
+def _set(container: Any, part: str, value: Any, field: str) -> None:
+    if isinstance(container, dict):
+        container[part] = value
+    elif isinstance(container, list):
+        if is_index_key(part):
+            i = int(part)
+            if i >= len(container):
+                if i - len(container) > 1_000_000:
+                    raise UnmapError(field, "array index too large")
+                container.extend([UNDEFINED] * (i + 1 - len(container)))  # holes
+            container[i] = value
+        # other properties of arrays are invisible to JSON.stringify
+    else:
+        raise UnmapError(field, f"Cannot create property {part!r} on a {type(container).__name__}")
+
+
+def unflatten(flat: dict) -> dict:
+    """s3db.js `unflatten`: 'a.b' -> nested objects; an all-digit next segment makes an array.
+
+    Containers that came from the input are copied before being written into, so decoding
+    never mutates a caller's values (JS works on a deep clone)."""
+    if not any("." in k for k in flat):
+        return dict(flat)
+    result: dict = {}
+    owned = {id(result)}
+    for key in js_keys(flat):
+        value = flat[key]
+        parts = key.split(".")
+        if len(parts) == 1:
+            result[key] = value
+            continue
+        if any(p in PROTO_NAMES for p in parts):
+            raise UnmapError(key, "path segment collides with a JavaScript Object.prototype member")
+        cur: Any = result
+        for i, part in enumerate(parts[:-1]):
+            nxt = _get(cur, part)
+            if truthy(nxt):
+                if isinstance(nxt, (dict, list)) and id(nxt) not in owned:
+                    nxt = dict(nxt) if isinstance(nxt, dict) else list(nxt)
+                    owned.add(id(nxt))
+                    _set(cur, part, nxt, key)
+            else:
+                following = parts[i + 1]
+                nxt = [] if (following.isdigit() and following.isascii()) else {}
+                owned.add(id(nxt))
+                _set(cur, part, nxt, key)
+            if not isinstance(nxt, (dict, list)):
+                raise UnmapError(key, f"Cannot create property on {type(nxt).__name__} value of {part!r}")
+            cur = nxt
+        _set(cur, parts[-1], value, key)
+    return result
+
+
+# --- helpers for composing the result --------------------------------------------------------
+
+
+def _fix_value(v: Any) -> Any:
+    """Top-level string fix-up of SPEC §11 step 5."""
+    if type(v) is str and v:
+        if v == "[object Object]":
+            return {}
+        if v[0] in "{[":
+            ok, parsed = try_json_parse(v)
+            return parsed if ok else v
+    return v
+
+
+def _fixed(d: dict) -> dict:
+    return {k: _fix_value(v) for k, v in d.items()}
+
+
+def _filter_internal(schema: ResourceSchema, d: dict, keep: frozenset = frozenset()) -> dict:
+    return {
+        k: v
+        for k, v in d.items()
+        if not k.startswith("_")
+        or k == "_geohash"
+        or k.startswith("_geohash_zoom")
+        or k in schema.plugin_attribute_names
+        or k in keep
+    }
+
+
+def _json_from(value: Any) -> tuple[bool, Any]:
+    """`_map`/`_pluginmap` as composeFullObjectFromWrite reads them from the merged metadata."""
+    if type(value) is str:
+        return try_json_parse(value)
+    return True, value
+
+
+def _body_only_maps(schema: ResourceSchema, h: dict) -> tuple[Any, Any]:
+    map_from_meta: Any = schema.attribute_to_key
+    if truthy(h.get("_map")):
+        ok, parsed = _json_from(h["_map"])
+        map_from_meta = parsed if ok else schema.attribute_to_key
+    return map_from_meta, _plugin_map_from(h)
+
+
+def _plugin_map_from(h: dict) -> Any:
+    if truthy(h.get("_pluginmap")):
+        ok, parsed = _json_from(h["_pluginmap"])
+        if ok and truthy(parsed):
+            return parsed
+    return _MISSING
+
+
+# --- the reader --------------------------------------------------------------------------------
+
+
+def decode_record(
+    schema: ResourceSchema,
+    obj: RawObject,
+    *,
+    passphrase: str | None = None,
+    mode: str = "exact",
+) -> dict:
+    """Decode one `resource=<R>/data/id=<ID>` object.
+
+    Returns the JSON-ready record (to_json_compatible already applied): the user fields in
+    s3db.js order, `id`, then the system fields of SPEC §8. `passphrase=None` leaves secret
+    fields as stored (ciphertext). Raises DecodeError where s3db.js's get() would throw.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    rid = record_id_from_key(obj.key)
+    if rid is None:
+        raise DecodeError(schema.name, obj.key, "id", "the key has no 'id=' segment")
+
+    metadata = decode_metadata(obj.metadata)  # §11 step 1
+    ctx = DecodeContext(passphrase)
+    try:
+        p1 = unmap(schema, metadata, ctx)  # §11 step 2 (pass 1)
+    except UnmapError as exc:
+        raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
+
+    body = utf8_decode(obj.body) if obj.body else ""
+    body_ok, body_value = False, None
+    if body and js_trim(body) != "":
+        body_ok, body_value = try_json_parse(body)
+
+    behavior = schema.behavior
+    if behavior == "user-managed":  # §11 step 3: behaviour handleGet
+        h = {**spread(body_value), **p1} if body_ok else p1
+    elif behavior in ("body-overflow", "body-only"):
+        h = {**(spread(body_value) if body_ok else {}), **p1}
+        if behavior == "body-overflow":
+            h.pop("$overflow", None)
+    else:
+        h = p1
+
+    object_version = _object_version(schema, metadata)
+    # composeFullObjectFromWrite parses the body again (`body ? JSON.parse(body) : {}` for
+    # body-only, JSON.parse of a non-blank body otherwise); reuse the parse from above.
+    if body:
+        body_json = _BodyJSON(nonblank=js_trim(body) != "", ok=body_ok, value=body_value)
+    else:
+        body_json = _BodyJSON(nonblank=False, ok=True, value={})
+    if mode == "exact":
+        data = _compose_exact(schema, rid, h, body_json, ctx)
+    else:
+        keep = _system_field_names(schema, obj, object_version)
+        data = _compose_clean(schema, rid, p1, h, body_json, ctx, keep)
+    return to_json_compatible(_add_system_fields(schema, obj, object_version, data))
+
+
+def _compose_exact(schema: ResourceSchema, rid: str, h: dict, body: _BodyJSON, ctx: DecodeContext) -> dict:
+    """composeFullObjectFromWrite, including pass 2 (§11 steps 4-5)."""
+    ctx.second_pass = True
+    try:
+        u = unmap(schema, h, ctx)
+    except UnmapError:
+        u = h  # a throwing pass 2 falls back to the merged pass-1 values
+    ctx.second_pass = False
+    behavior = schema.behavior
+
+    if behavior == "body-overflow":
+        # handleGet already dropped `$overflow`, so the body is never unmapped here.
+        return _filter_internal(schema, _fixed({**u, "id": rid}))
+
+    if behavior == "body-only":
+        map_from_meta, plugin_from_meta = _body_only_maps(schema, h)
+        try:
+            b = unmap(
+                schema, body.value if body.ok else UNDEFINED, ctx,
+                map_override=map_from_meta, plugin_override=plugin_from_meta,
+            )
+        except UnmapError:
+            b = {}
+        if any(not k.startswith("_") and k != "id" for k in b):
+            return _fixed({**b, "id": rid})  # metadata ignored, `_` leftovers not filtered
+        return _filter_internal(schema, _fixed({**u, **b, "id": rid}))
+
+    if behavior == "user-managed" and body.nonblank and body.ok:
+        try:
+            b = unmap(schema, body.value, ctx, plugin_override=_plugin_map_from(h))
+        except UnmapError:
+            b = {}
+        return _filter_internal(schema, _fixed({**b, **u, "id": rid}))
+
+    result = _filter_internal(schema, _fixed({**u, "id": rid}))
+    return _with_flags(result, h)
+
+
+def _with_flags(result: dict, h: dict) -> dict:
+    if h.get("$truncated") == "true":
+        result["$truncated"] = "true"
+    if h.get("$overflow") == "true":
+        result["$overflow"] = "true"
+    return result
+
+
+def _compose_clean(
+    schema: ResourceSchema,
+    rid: str,
+    p1: dict,
+    h: dict,
+    body: _BodyJSON,
+    ctx: DecodeContext,
+    system_fields: frozenset,
+) -> dict:
+    """The recommended reader of §11: pass 1 only, body entries decoded once."""
+    behavior = schema.behavior
+    if behavior == "body-only":
+        map_from_meta, plugin_from_meta = _body_only_maps(schema, h)
+        try:
+            b = unmap(
+                schema, body.value if body.ok else {}, ctx,
+                map_override=map_from_meta, plugin_override=plugin_from_meta,
+            )
+        except UnmapError as exc:
+            raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
+        if any(not k.startswith("_") and k != "id" for k in b):
+            # Same layout as s3db.js; leftovers that get() overwrites keep their position.
+            return _filter_internal(schema, _fixed({**b, "id": rid}), system_fields)
+        return _filter_internal(schema, _fixed({**p1, **b, "id": rid}))
+
+    if behavior in ("user-managed", "body-overflow") and body.nonblank and body.ok:
+        plugin_override = _plugin_map_from(h)
+        rev_plugin = (
+            js_invert(plugin_override) if plugin_override is not _MISSING else schema.key_to_plugin_attribute
+        )
+        short: dict = {}
+        other: dict = {}
+        for k, v in entries_of(body.value) if body.value is not None else []:
+            if rev_plugin.get(k) or schema.key_to_attribute.get(k):
+                short[k] = v  # a stored (encoded) entry: decode it
+            else:
+                other[k] = v  # written under its attribute name: already decoded
+        try:
+            decoded = unmap(schema, short, ctx, plugin_override=plugin_override) if short else {}
+        except UnmapError as exc:
+            raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
+        return _filter_internal(schema, _fixed({**decoded, **other, **p1, "id": rid}))
+
+    return _with_flags(_filter_internal(schema, _fixed({**p1, "id": rid})), h)
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _object_version(schema: ResourceSchema, metadata: dict) -> Any:
+    """The object's `_v` without its leading 'v' (the resource version when missing)."""
+    raw_version = metadata.get("_v")
+    if not truthy(raw_version):
+        raw_version = schema.version
+    return raw_version[1:] if type(raw_version) is str and raw_version.startswith("v") else raw_version
+
+
+def _system_field_names(schema: ResourceSchema, obj: RawObject, object_version: Any) -> frozenset:
+    extra = obj.extra or {}
+    names = {"_contentLength", "_lastModified", "_hasContent", "_mimeType", "_etag", "_v", "_definitionHash"}
+    if truthy(extra.get("version_id")):
+        names.add("_versionId")
+    if truthy(extra.get("expiration")):
+        names.add("_expiresAt")
+    if object_version != schema.version:
+        names |= {"_originalVersion", "_versionMapped"}
+    return frozenset(names)
+
+
+def _add_system_fields(schema: ResourceSchema, obj: RawObject, object_version: Any, data: dict) -> dict:
+    """What get() adds after composing (SPEC §8), in its order."""
+    length = len(obj.body)
+    extra = obj.extra or {}
+    data["_contentLength"] = length
+    data["_lastModified"] = obj.last_modified if obj.last_modified is not None else UNDEFINED
+    data["_hasContent"] = length > 0
+    data["_mimeType"] = obj.content_type or None
+    data["_etag"] = obj.etag or UNDEFINED
+    data["_v"] = object_version
+    if truthy(extra.get("version_id")):
+        data["_versionId"] = extra["version_id"]
+    if truthy(extra.get("expiration")):
+        data["_expiresAt"] = extra["expiration"]
+    data["_definitionHash"] = schema.definition_hash
+    if object_version != schema.version:  # always true for "v<n>" objects: see SPEC §8
+        data = {**data, "_v": schema.version, "_originalVersion": object_version, "_versionMapped": True}
+    return data
+
+
+# --- JSON conversion ---------------------------------------------------------------------------
+
+
+def to_json_compatible(value: Any) -> Any:
+    """Convert a decoded value the way the fixtures' JSON conversion does: JS key order,
+    undefined omitted (null inside arrays), NaN/±Infinity -> None, datetimes -> ISO strings
+    with milliseconds and Z, bytes -> {"$base64": …}, integral floats -> int (with the digits
+    JS would print), so json/orjson output matches JSON.stringify for every fixture value."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        return value
+    if t is float:
+        if value != value or value in (math.inf, -math.inf):
+            return None
+        if value.is_integer():
+            if -MAX_SAFE <= value <= MAX_SAFE:
+                return int(value)
+            if abs(value) < 1e21:  # the digits JS prints (2**60 -> 1152921504606847000)
+                return int(number_to_string(value))
+        return value
+    if t is dict:
+        return {
+            k: to_json_compatible(value[k])
+            for k in js_keys(value)
+            if value[k] is not UNDEFINED and not callable(value[k])
+        }
+    if t is list or t is tuple:
+        return [None if v is UNDEFINED else to_json_compatible(v) for v in value]
+    if value is UNDEFINED:
+        return None
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return to_json_compatible(dict(value))
+    return value
