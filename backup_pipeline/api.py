@@ -94,3 +94,15 @@ class Backups:
         finally:
             if isinstance(target, str):
                 target_store.close()
+
+    # -- retention -----------------------------------------------------------------------
+    def cleanup(self, policy: "RetentionPolicy", *, apply: bool = False, now=None,
+                progress: Progress | None = None) -> list["Decision"]:
+        """Decide, for every backup, keep or remove and why (engine/retention.py); a dry run
+        unless `apply`, which deletes the "remove" ones, children before parents."""
+        from .engine.cleanup import apply_cleanup, plan_cleanup
+
+        decisions = plan_cleanup(self.repo, policy, now)
+        if apply:
+            apply_cleanup(self.repo, decisions, progress)
+        return decisions

@@ -132,3 +132,31 @@ def _text(data) -> str:
     if data is None:
         return ""
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def run_script(script_path: Path | str, *args: str, timeout: float = 300) -> str:
+    """Run another .mjs script with the oracle's s3db.js and Node 24; returns its stdout.
+
+    ESM resolves `import 's3db.js'` from the script's own folder, not the cwd, so a copy of the
+    script is placed in ORACLE_DIR (content-addressed name, written atomically) and run from there.
+    """
+    _check_installed()
+    source = Path(script_path).resolve()
+    data = source.read_bytes()
+    target = ORACLE_DIR / f"{source.stem}.{hashlib.sha256(data).hexdigest()[:16]}.mjs"
+    if not target.is_file():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)  # atomic: parallel workers may race here
+    cmd = [str(node_binary()), target.name, *map(str, args)]
+    try:
+        proc = subprocess.run(cmd, cwd=ORACLE_DIR, env=_node_env(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{source.name} {' '.join(map(str, args))} timed out after {timeout}s\n"
+                           f"stderr:\n{_text(exc.stderr)}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{source.name} {' '.join(map(str, args))} failed (exit {proc.returncode})\n"
+            f"stderr:\n{proc.stderr.strip()}\nstdout:\n{proc.stdout.strip()}"
+        )
+    return proc.stdout

@@ -42,7 +42,7 @@ def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
             resources=list(manifest.get("resources", {})), selective=manifest.get("selective"),
         )
     names = repo.file_names(backup_id)
-    if not names:
+    if not names and backup_id not in repo.backup_ids():
         raise NotFound(f"backup {backup_id} not found in {repo.url}")
     info = BackupInfo(id=backup_id, state="incomplete", type=backup_id.split("-", 1)[0])
     if "failure.json" in names:

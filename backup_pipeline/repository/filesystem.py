@@ -69,7 +69,8 @@ class FilesystemRepository:
 
     def file_names(self, backup_id: str) -> list[str]:
         d = self._dir(backup_id)
-        return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+        # hidden names are files still being written (".NAME.xxxx.partial")
+        return sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
 
     def read_manifest(self, backup_id: str) -> dict | None:
         path = self._path(backup_id, MANIFEST_NAME)

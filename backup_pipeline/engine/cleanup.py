@@ -1,0 +1,115 @@
+"""Apply a retention policy to a repository: plan (read the catalog, decide) and apply (delete).
+
+`plan_cleanup` never writes. `apply_cleanup` deletes the "remove" decisions, children before
+parents (longest chain first), so a committed incremental is never left without its parent even
+if the run stops half way; `repo.delete_backup` removes the manifest first, so a half-deleted
+backup is only ever seen as incomplete.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from ..errors import ConflictError, IntegrityError
+from ..repository import Repository
+from .catalog import list_backups
+from .progress import Progress
+from .retention import BackupEntry, Decision, RetentionPolicy, decide
+
+_ID_TIME = re.compile(r"^[a-z]+-(\d{4}-\d{2}-\d{2}T\d{6}Z)-")
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+def _time_from_id(backup_id: str) -> datetime | None:
+    """Backup ids made by the engine carry their start: full-2026-01-31T120000Z-ab12."""
+    m = _ID_TIME.match(backup_id)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y-%m-%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(timezone.utc)
+
+
+def catalog_entries(repo: Repository, now: datetime | None = None) -> list[BackupEntry]:
+    """Every backup of the repository as a retention entry.
+
+    Complete backups take startedAt and chain from their manifest. Incomplete and failed ones
+    have no manifest: their start comes from the id; if the id carries none, `now` is used, so
+    such a backup always counts as within grace and is never removed on a guess.
+    """
+    now = _now(now)
+    entries = []
+    for info in list_backups(repo):
+        chain: list[str] = []
+        started = _parse_iso(info.started_at)
+        if info.state == "complete":
+            manifest = repo.read_manifest(info.id) or {}
+            chain = list(manifest.get("chain") or ([info.parent, info.id] if info.parent else [info.id]))
+            started = started or _time_from_id(info.id)
+            if started is None:
+                raise IntegrityError(f"backup {info.id}: its manifest has no readable startedAt ({info.started_at!r})")
+        else:
+            started = started or _time_from_id(info.id) or now
+        entries.append(BackupEntry(id=info.id, state=info.state, type=info.type, parent=info.parent,
+                                   chain=chain, started_at=started))
+    return entries
+
+
+def plan_cleanup(repo: Repository, policy: RetentionPolicy, now: datetime | None = None) -> list[Decision]:
+    """What the policy keeps and removes in this repository, and why; writes nothing."""
+    now = _now(now)
+    return decide(catalog_entries(repo, now), policy, now)
+
+
+def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progress | None = None) -> list[str]:
+    """Delete the backups decided "remove"; returns their ids in deletion order.
+
+    Before deleting anything it re-reads the committed manifests: if a backup to remove is in the
+    chain of a backup that stays (one committed after the plan was made, say), nothing is deleted
+    and ConflictError asks for a new plan.
+    """
+    progress = progress or Progress()
+    remove = {d.id for d in decisions if d.action == "remove"}
+    if not remove:
+        return []
+    present = set(repo.backup_ids())
+    chains: dict[str, list[str]] = {}
+    for bid in present:
+        m = repo.read_manifest(bid)
+        if m is not None:
+            chains[bid] = list(m.get("chain") or [bid])
+    for bid, chain in sorted(chains.items()):
+        if bid in remove:
+            continue
+        needed = sorted(set(chain) & remove)
+        if needed:
+            raise ConflictError(
+                f"backup {bid} needs {', '.join(needed)} (its chain), which the plan removes; the repository "
+                "changed since the plan was made: plan the cleanup again"
+            )
+    # children (longer chains) before their parents; within one chain length, by id descending
+    order = sorted(remove & present, key=lambda b: (len(chains.get(b, [])), b), reverse=True)
+    progress.start("cleanup", total=len(order))
+    done = []
+    for bid in order:
+        progress.message(f"removing {bid}")
+        repo.delete_backup(bid)
+        done.append(bid)
+        progress.advance("cleanup")
+    progress.finish("cleanup")
+    return done

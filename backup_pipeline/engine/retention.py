@@ -1,0 +1,251 @@
+"""Which backups a retention policy keeps, and why: grandfather-father-son, calendar-based and
+chain-aware. A pure module: no I/O, the same answer for the same inputs in any order.
+
+Semantics (restic's `forget` / borg's `prune`):
+
+- Buckets are calendar periods of `started_at` seen in the policy's timezone (an IANA name,
+  default UTC): hour, day, ISO week (ISO year + week number, so 2026-12-31 can be in week 53 of
+  2026 and 2027-01-01 in the same week), month, year. Wall-clock periods: on a DST fall-back the
+  repeated hour is one hourly bucket (two real hours long); on a spring-forward the skipped hour
+  has no bucket, and days are 23 or 25 hours long.
+- For each `keep_<period>` = N, complete backups are walked newest first and the newest backup of
+  each distinct period is kept, until N periods are kept. Rules are independent: one backup may be
+  kept by several ("daily #1", "weekly #1").
+- `keep_last` = N keeps the N newest complete backups. `keep_within` = D keeps every complete
+  backup started at or after `now - D` (borg's reading: relative to now, not to the newest backup).
+- The newest complete backup is never removed ("newest").
+- Every kept incremental keeps its whole chain: each ancestor gets "needed by incremental <id>".
+- Incomplete and failed backups are not counted by any rule: they are removed once older than
+  `incomplete_grace` (default 24h; a backup still running longer than that would be removed too),
+  else kept ("incomplete, within grace").
+- A policy with no rule at all (every keep_* 0 and no keep_within) keeps everything, incomplete
+  backups included, with reason "no policy": like restic, an empty policy never deletes.
+
+Durations (`parse_duration`): `h` hours, `d` days, `w` weeks (7 days), `m` months of 30 days,
+`y` years of 365 days, combinable: "1y2m3d" = 365 + 60 + 3 days. `m` is months, never minutes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..errors import UsageError
+
+COMPLETE = "complete"
+STATES = ("complete", "incomplete", "failed")
+
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
+          "m": timedelta(days=30), "y": timedelta(days=365)}
+_TOKEN = re.compile(r"(\d+)([a-z])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """"36h", "7d", "2w", "1m" (30 days), "1y" (365 days), "1y2m3d" -> timedelta."""
+    if not isinstance(text, str):
+        raise UsageError(f"duration {text!r} must be a string like 36h, 7d, 2w, 1m, 1y or 1y2m3d")
+    s = text.strip().lower()
+    hint = "use a number and a unit, combinable: h hours, d days, w weeks, m months (30 days), y years (365 days); e.g. 36h, 7d, 1y2m3d"
+    if not s:
+        raise UsageError(f"empty duration; {hint}")
+    pos, total, seen = 0, timedelta(), set()
+    for m in _TOKEN.finditer(s):
+        if m.start() != pos:
+            break
+        n, unit = int(m.group(1)), m.group(2)
+        if unit not in _UNITS:
+            raise UsageError(f"duration {text!r}: unknown unit {unit!r}; {hint}")
+        if unit in seen:
+            raise UsageError(f"duration {text!r}: unit {unit!r} appears twice; {hint}")
+        seen.add(unit)
+        total += n * _UNITS[unit]
+        pos = m.end()
+    if pos != len(s):
+        raise UsageError(f"duration {text!r} is not understood at {s[pos:]!r}; {hint}")
+    return total
+
+
+def format_duration(d: timedelta) -> str:
+    """Short form for messages: whole days as "7d", whole hours as "36h", else minutes/seconds."""
+    secs = int(d.total_seconds())
+    if secs % 86400 == 0:
+        return f"{secs // 86400}d"
+    if secs % 3600 == 0:
+        return f"{secs // 3600}h"
+    if secs % 60 == 0:
+        return f"{secs // 60}min"
+    return f"{secs}s"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise UsageError(f"unknown timezone {name!r}; use an IANA name such as UTC or Europe/Paris") from None
+
+
+@dataclass
+class RetentionPolicy:
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: timedelta | None = None
+    timezone: str = "UTC"
+    incomplete_grace: timedelta = field(default_factory=lambda: timedelta(hours=24))
+
+    def __post_init__(self) -> None:
+        for name in ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise UsageError(f"{name.replace('_', '-')} must be a whole number >= 0, not {v!r}")
+        if self.keep_within is not None and self.keep_within < timedelta(0):
+            raise UsageError("keep-within must not be negative")
+        if self.incomplete_grace < timedelta(0):
+            raise UsageError("the grace period for incomplete backups must not be negative")
+        _zone(self.timezone)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly
+                    or self.keep_monthly or self.keep_yearly or self.keep_within is not None)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+
+@dataclass
+class BackupEntry:
+    id: str
+    state: str  # complete | incomplete | failed
+    type: str | None
+    parent: str | None
+    chain: list[str]
+    started_at: datetime  # timezone-aware
+
+
+@dataclass
+class Decision:
+    id: str
+    action: str  # keep | remove
+    reasons: list[str]
+    state: str = COMPLETE
+    type: str | None = None
+    started_at: datetime | None = None
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "action": self.action, "reasons": list(self.reasons), "state": self.state,
+                "type": self.type, "startedAt": self.started_at.isoformat() if self.started_at else None}
+
+
+# period name -> (policy attribute, bucket of a local datetime)
+_PERIODS = (
+    ("hourly", "keep_hourly", lambda t: (t.year, t.month, t.day, t.hour)),
+    ("daily", "keep_daily", lambda t: (t.year, t.month, t.day)),
+    ("weekly", "keep_weekly", lambda t: tuple(t.isocalendar())[:2]),
+    ("monthly", "keep_monthly", lambda t: (t.year, t.month)),
+    ("yearly", "keep_yearly", lambda t: (t.year,)),
+)
+
+
+def _aware(dt: datetime, what: str) -> datetime:
+    if not isinstance(dt, datetime) or dt.tzinfo is None or dt.utcoffset() is None:
+        raise UsageError(f"{what} must be a timezone-aware datetime, not {dt!r}")
+    return dt
+
+
+def _chain_of(entry: BackupEntry, by_id: dict[str, BackupEntry]) -> list[str]:
+    """The entry's chain (base first, itself last); rebuilt from `parent` links when not recorded."""
+    if entry.chain:
+        return list(entry.chain)
+    chain, cur, seen = [entry.id], entry, {entry.id}
+    while cur.parent and cur.parent not in seen:
+        seen.add(cur.parent)
+        chain.append(cur.parent)
+        cur = by_id.get(cur.parent)
+        if cur is None:
+            break
+    return chain[::-1]
+
+
+def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
+    """Keep or remove each backup, with the reasons; newest first (by started_at, then id)."""
+    _aware(now, "now")
+    entries = sorted(backups, key=lambda e: (_aware(e.started_at, f"started_at of {e.id}"), e.id), reverse=True)
+    by_id: dict[str, BackupEntry] = {}
+    for e in entries:
+        if e.id in by_id:
+            raise UsageError(f"backup {e.id} appears twice")
+        if e.state not in STATES:
+            raise UsageError(f"backup {e.id}: unknown state {e.state!r}")
+        by_id[e.id] = e
+    reasons: dict[str, list[str]] = {e.id: [] for e in entries}
+    complete = [e for e in entries if e.state == COMPLETE]
+    grace = format_duration(policy.incomplete_grace)
+
+    if policy.empty:
+        for e in entries:
+            reasons[e.id].append("no policy")
+    else:
+        if complete:
+            reasons[complete[0].id].append("newest")
+        for i, e in enumerate(complete[: policy.keep_last], 1):
+            reasons[e.id].append(f"last #{i}")
+        tz = policy.tz
+        for name, attr, bucket in _PERIODS:
+            limit = getattr(policy, attr)
+            if not limit:
+                continue
+            seen: set = set()
+            for e in complete:
+                if len(seen) >= limit:
+                    break
+                b = bucket(e.started_at.astimezone(tz))
+                if b not in seen:
+                    seen.add(b)
+                    reasons[e.id].append(f"{name} #{len(seen)}")
+        if policy.keep_within is not None:
+            cutoff = now - policy.keep_within
+            label = f"within {format_duration(policy.keep_within)}"
+            for e in complete:
+                if e.started_at >= cutoff:
+                    reasons[e.id].append(label)
+        for e in entries:
+            if e.state != COMPLETE and now - e.started_at <= policy.incomplete_grace:
+                reasons[e.id].append(f"{e.state}, within grace")
+
+    # Chains: every kept incremental keeps its ancestors (to a fixpoint, should chains disagree).
+    kept = {bid for bid, r in reasons.items() if r}
+    todo = [e for e in entries if e.id in kept]
+    needed: dict[str, list[str]] = {}
+    while todo:
+        e = todo.pop(0)
+        if e.state != COMPLETE:
+            continue
+        for anc in _chain_of(e, by_id):
+            if anc == e.id or anc not in by_id:
+                continue
+            needed.setdefault(anc, [])
+            if e.id not in needed[anc]:
+                needed[anc].append(e.id)
+            if anc not in kept:
+                kept.add(anc)
+                todo.append(by_id[anc])
+    for anc, children in needed.items():
+        order = sorted(children, key=lambda c: (by_id[c].started_at, c), reverse=True)
+        reasons[anc].extend(f"needed by incremental {c}" for c in order)
+
+    out = []
+    for e in entries:
+        if reasons[e.id]:
+            out.append(Decision(e.id, "keep", reasons[e.id], e.state, e.type, e.started_at))
+        elif e.state == COMPLETE:
+            out.append(Decision(e.id, "remove", ["no rule keeps it"], e.state, e.type, e.started_at))
+        else:
+            out.append(Decision(e.id, "remove", [f"{e.state}, older than grace {grace}"], e.state, e.type, e.started_at))
+    return out

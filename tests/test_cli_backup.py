@@ -1,0 +1,88 @@
+"""The backup/list/status/verify/restore commands, their --json output and exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from s3db_fixtures import copy_fs_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
+from helpers import make_items_db  # noqa: E402
+
+CLI = [sys.executable, "-m", "backup_pipeline.cli"]
+
+
+def cli(*args, check=True):
+    proc = subprocess.run([*CLI, *map(str, args)], capture_output=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr.decode()}")
+    return proc
+
+
+def test_backup_json_list_status_verify_restore(tmp_path):
+    src = copy_fs_db(tmp_path / "src")
+    repo = tmp_path / "repo"
+    out = orjson.loads(cli("backup", "--source", f"file://{src}", "--repo", repo, "--json").stdout)
+    assert out["type"] == "full" and out["parent"] is None
+    users = out["resources"]["users"]
+    assert (users["records"], users["tombstones"]) == (4, 0) and len(users["sha256"]) == 64 and users["bytes"] > 0
+    inc = orjson.loads(cli("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental", "--json").stdout)
+    assert inc["parent"] == out["id"] and inc["totals"]["records"] == 0
+    listed = orjson.loads(cli("list", "--repo", repo, "--json").stdout)
+    assert [(b["id"], b["state"]) for b in listed] == [(out["id"], "complete"), (inc["id"], "complete")]
+    status = orjson.loads(cli("status", inc["id"], "--repo", repo, "--json").stdout)
+    assert status["parent"] == out["id"] and status["type"] == "incremental"
+    assert orjson.loads(cli("verify", inc["id"], "--repo", repo, "--json").stdout)["chain"] == [out["id"], inc["id"]]
+    dry = orjson.loads(cli("restore", inc["id"], "--repo", repo, "--target", f"file://{tmp_path / 'dst'}",
+                           "--dry-run", "--json").stdout)
+    assert dry["totals"]["written"] == 27 and not (tmp_path / "dst" / "s3db.json").exists()
+    cli("restore", inc["id"], "--repo", repo, "--target", f"file://{tmp_path / 'dst'}")
+    assert (tmp_path / "dst" / "s3db.json").exists()
+    again = cli("restore", inc["id"], "--repo", repo, "--target", f"file://{tmp_path / 'dst'}", check=False)
+    assert again.returncode == 5 and b"choose --mode replace" in again.stderr
+
+
+def test_exit_codes(tmp_path):
+    src = copy_fs_db(tmp_path / "src")
+    repo = tmp_path / "repo"
+    assert cli("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental", check=False).returncode == 3
+    assert cli("verify", "nope", "--repo", repo, check=False).returncode == 3
+    assert cli("backup", "--source", "bad", "--repo", repo, check=False).returncode == 2
+    out = orjson.loads(cli("backup", "--source", f"file://{src}", "--repo", repo, "--json").stdout)
+    f = repo / out["id"] / "users.jsonl.gz"
+    f.write_bytes(f.read_bytes()[:-9])
+    bad = cli("verify", out["id"], "--repo", repo, check=False)
+    assert bad.returncode == 4 and b"users.jsonl.gz" in bad.stderr
+
+
+def test_interrupted_backup_is_never_complete_and_the_next_one_succeeds(tmp_path):
+    make_items_db(tmp_path / "db", 30_000)
+    repo = tmp_path / "repo"
+    proc = subprocess.Popen([*CLI, "backup", "--source", f"file://{tmp_path / 'db'}", "--repo", str(repo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # wait until it is streaming the resource: its partial file has data in it
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = [p for p in repo.glob("*/.items.jsonl.gz.*.partial") if p.stat().st_size > 0]
+        if partial:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)  # polling a file that another process writes, with a deadline
+    else:
+        raise AssertionError("backup never started writing")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    listed = orjson.loads(cli("list", "--repo", repo, "--json").stdout)
+    assert [b["state"] for b in listed] == ["incomplete"]
+    assert cli("restore", listed[0]["id"], "--repo", repo, "--target", f"file://{tmp_path / 'dst'}",
+               check=False).returncode == 4
+    out = orjson.loads(cli("backup", "--source", f"file://{tmp_path / 'db'}", "--repo", repo, "--type", "incremental",
+                           "--full-if-no-parent", "--json").stdout)
+    assert out["type"] == "full" and out["resources"]["items"]["records"] == 30_000
