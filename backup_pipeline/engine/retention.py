@@ -68,9 +68,9 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(d: timedelta) -> str:
-    """Short form for messages: whole days as "7d", whole hours as "36h", else minutes/seconds."""
+    """Short form for messages: "7d" (whole days from 2 on), "24h", "36h", else minutes/seconds."""
     secs = int(d.total_seconds())
-    if secs % 86400 == 0:
+    if secs % 86400 == 0 and secs >= 2 * 86400:
         return f"{secs // 86400}d"
     if secs % 3600 == 0:
         return f"{secs // 3600}h"

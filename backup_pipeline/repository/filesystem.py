@@ -13,6 +13,7 @@ import orjson
 
 from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from .base import MANIFEST_NAME
+from .layout import depth, resolve, split_template
 
 
 def _check_name(name: str, what: str) -> str:
@@ -22,12 +23,15 @@ def _check_name(name: str, what: str) -> str:
 
 
 class FilesystemRepository:
-    def __init__(self, root: str | os.PathLike):
+    """A local folder; the path may hold a template ("./backups/{date}/")."""
+
+    def __init__(self, path: str | os.PathLike):
+        root, self.layout = split_template(str(path))
         self.root = Path(root).expanduser().resolve()
-        self.url = str(self.root)
+        self.url = str(self.root) + ("" if self.layout == "{id}" else "/" + self.layout)
 
     def _dir(self, backup_id: str) -> Path:
-        return self.root / _check_name(backup_id, "backup id")
+        return self.root / resolve(self.layout, _check_name(backup_id, "backup id"))
 
     def _path(self, backup_id: str, name: str) -> Path:
         return self._dir(backup_id) / _check_name(name, "file name")
@@ -38,7 +42,15 @@ class FilesystemRepository:
     def backup_ids(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
+        pattern = "/".join(["*"] * depth(self.layout))
+        return sorted(p.name for p in self.root.glob(pattern)
+                      if p.is_dir() and not p.name.startswith(".") and p.name != "locks" and self._dir_ok(p))
+
+    def _dir_ok(self, p: Path) -> bool:
+        try:
+            return self._dir(p.name) == p
+        except UsageError:
+            return False
 
     @contextmanager
     def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:

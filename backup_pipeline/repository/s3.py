@@ -1,0 +1,223 @@
+"""Backups in S3 (or any S3-compatible endpoint): s3://bucket/prefix[/template].
+
+Files stream up as multipart uploads (obstore's writer: at most `part_size` bytes buffered, so
+memory stays flat for any file size); an upload that fails is aborted and never appears. The
+manifest is written last with a create-only conditional PUT (If-None-Match: *), so a committed
+backup is never overwritten. Endpoint, region and credentials come from the standard AWS
+environment (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE), each overridable by an option.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import obstore
+import obstore.exceptions
+import orjson
+from obstore.store import S3Store
+
+from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from .base import MANIFEST_NAME
+from .layout import depth, resolve, split_template
+
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
+                   "DEEP_ARCHIVE", "REDUCED_REDUNDANCY")
+SSE_MODES = ("AES256", "aws:kms", "sse-c")
+
+
+@dataclass
+class S3Options:
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    storage_class: str | None = None
+    sse: str | None = None  # AES256 | aws:kms | sse-c
+    sse_kms_key_id: str | None = None
+    sse_customer_key: str | None = None  # base64 of 32 bytes (SSE-C)
+    part_size: int = 8 * 1024 * 1024
+
+    def check(self) -> None:
+        if self.storage_class and self.storage_class not in STORAGE_CLASSES:
+            raise UsageError(f"storage class {self.storage_class!r} unknown; choose one of {', '.join(STORAGE_CLASSES)}")
+        if self.sse and self.sse not in SSE_MODES:
+            raise UsageError(f"server-side encryption {self.sse!r} unknown; choose AES256, aws:kms or sse-c")
+        if self.sse == "sse-c":
+            try:
+                if len(base64.b64decode(self.sse_customer_key or "", validate=True)) != 32:
+                    raise ValueError
+            except ValueError:
+                raise UsageError("SSE-C needs --sse-customer-key: base64 of exactly 32 bytes") from None
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise UsageError("--sse-kms-key-id goes with --sse aws:kms")
+
+
+class _Reader(io.RawIOBase):
+    """obstore's buffered reader as a plain binary file (bytes out)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._inner.read(len(b))
+        n = len(data)
+        b[:n] = bytes(data)
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+class S3Repository:
+    def __init__(self, url: str, options: S3Options | None = None):
+        if not url.startswith("s3://"):
+            raise UsageError(f"repository {url!r}: an S3 repository is s3://bucket[/prefix]")
+        self.options = options or S3Options()
+        self.options.check()
+        bucket, _, path = url[len("s3://"):].partition("/")
+        if not bucket:
+            raise UsageError(f"repository {url!r}: the bucket is empty")
+        root, self.layout = split_template(path) if path else ("", "{id}")
+        self.bucket = bucket
+        self.prefix = "" if root in (".", "/") else root.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._store = self._make_store()
+
+    def _make_store(self) -> S3Store:
+        o = self.options
+        config: dict = {}
+        endpoint = o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            config["endpoint"] = endpoint
+            config["virtual_hosted_style_request"] = False
+        region = o.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        config["region"] = region
+        kwargs: dict = {}
+        if o.access_key_id:
+            config["access_key_id"] = o.access_key_id
+            config["secret_access_key"] = o.secret_access_key or ""
+            if o.session_token:
+                config["session_token"] = o.session_token
+        elif o.profile or (os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID")):
+            import boto3
+            from obstore.auth.boto3 import Boto3CredentialProvider
+
+            kwargs["credential_provider"] = Boto3CredentialProvider(
+                boto3.Session(profile_name=o.profile or os.environ["AWS_PROFILE"]))
+        if o.sse == "AES256":
+            config["server_side_encryption"] = "AES256"
+        elif o.sse == "aws:kms":
+            config["server_side_encryption"] = "aws:kms"
+            if o.sse_kms_key_id:
+                config["sse_kms_key_id"] = o.sse_kms_key_id
+        elif o.sse == "sse-c":
+            config["server_side_encryption"] = "sse-c"
+            config["sse_customer_key_base64"] = o.sse_customer_key
+        return S3Store(self.bucket, prefix=self.prefix or None, config=config,
+                       client_options={"allow_http": True, "timeout": "300s", "connect_timeout": "10s"}, **kwargs)
+
+    # -- names ---------------------------------------------------------------------------
+    def _dir(self, backup_id: str) -> str:
+        if not backup_id or "/" in backup_id or backup_id in (".", ".."):
+            raise UsageError(f"backup id {backup_id!r} is not a plain name")
+        return resolve(self.layout, backup_id)
+
+    def _key(self, backup_id: str, name: str) -> str:
+        if not name or "/" in name or name.startswith("."):
+            raise UsageError(f"file name {name!r} is not a plain file name")
+        return f"{self._dir(backup_id)}/{name}"
+
+    def describe(self, backup_id: str, name: str) -> str:
+        return f"{self.url}/{self._key(backup_id, name)}"
+
+    def _attributes(self) -> dict:
+        return {"Storage-Class": self.options.storage_class} if self.options.storage_class else {}
+
+    # -- contract ------------------------------------------------------------------------
+    def backup_ids(self) -> list[str]:
+        d = depth(self.layout)
+        ids = set()
+        for page in obstore.list(self._store, None, chunk_size=1000):
+            for meta in page:
+                parts = meta["path"].split("/")
+                if len(parts) == d + 1 and parts[0] != "locks":
+                    try:
+                        if self._dir(parts[d - 1]) == "/".join(parts[:d]):
+                            ids.add(parts[d - 1])
+                    except UsageError:
+                        continue
+        return sorted(ids)
+
+    @contextmanager
+    def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:
+        # A multipart upload is invisible until completed; leaving the block with an
+        # exception aborts it, so no partial file ever appears under its name.
+        with obstore.open_writer(self._store, self._key(backup_id, name), attributes=self._attributes(),
+                                 buffer_size=self.options.part_size, max_concurrency=4) as writer:
+            yield writer
+
+    def open_file(self, backup_id: str, name: str) -> BinaryIO:
+        key = self._key(backup_id, name)
+        try:
+            return io.BufferedReader(_Reader(obstore.open_reader(self._store, key, buffer_size=1 << 20)), 1 << 20)
+        except FileNotFoundError:
+            raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
+
+    def file_size(self, backup_id: str, name: str) -> int:
+        try:
+            return obstore.head(self._store, self._key(backup_id, name))["size"]
+        except FileNotFoundError:
+            raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
+
+    def file_names(self, backup_id: str) -> list[str]:
+        prefix = self._dir(backup_id)
+        names = []
+        for page in obstore.list(self._store, prefix, chunk_size=1000):
+            names += [m["path"][len(prefix) + 1:] for m in page]
+        return sorted(n for n in names if "/" not in n)
+
+    def read_manifest(self, backup_id: str) -> dict | None:
+        try:
+            data = bytes(obstore.get(self._store, self._key(backup_id, MANIFEST_NAME)).bytes())
+        except FileNotFoundError:
+            return None
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(f"{self.describe(backup_id, MANIFEST_NAME)}: manifest is not valid JSON ({exc})") from None
+
+    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+        try:
+            obstore.put(self._store, self._key(backup_id, MANIFEST_NAME), orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
+                        mode="create", attributes={"Content-Type": "application/json", **self._attributes()})
+        except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+            raise ConflictError(f"{self.describe(backup_id, MANIFEST_NAME)}: backup {backup_id} is already committed; "
+                                "it is never overwritten") from None
+
+    def delete_backup(self, backup_id: str) -> None:
+        manifest = self._key(backup_id, MANIFEST_NAME)
+        try:
+            obstore.delete(self._store, manifest)  # first: a half-removed backup is never complete
+        except FileNotFoundError:
+            pass
+        keys = [f"{self._dir(backup_id)}/{n}" for n in self.file_names(backup_id)]
+        if keys:
+            obstore.delete(self._store, keys)
+
+    # -- raw access used by locks ----------------------------------------------------------
+    @property
+    def object_store(self) -> S3Store:
+        return self._store

@@ -1,0 +1,185 @@
+"""One conformance suite for every repository: filesystem (plain and templated), S3 on moto
+and SeaweedFS, and multi-destination. Then a real backup and restore through each."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import pytest
+
+from backup_pipeline import Backups
+from backup_pipeline.errors import ConflictError, NotFound
+from backup_pipeline.repository import FilesystemRepository, open_repository
+from backup_pipeline.repository.multi import MultiRepository, copy_backup
+from backup_pipeline.repository.s3 import S3Options, S3Repository
+from backup_pipeline.store import open_store
+from s3db_fixtures import copy_fs_db
+
+KINDS = ["fs", "fs-template", "moto", "seaweedfs", "multi-fs-moto", "multi-bounded"]
+BID = "full-2026-11-24T020000Z-ab12"
+
+
+def s3_repo(server, bucket, prefix="backups", **opts) -> S3Repository:
+    server.boto_client().create_bucket(Bucket=bucket)
+    return S3Repository(f"s3://{bucket}/{prefix}", S3Options(
+        endpoint_url=server.endpoint, access_key_id=server.access_key, secret_access_key=server.secret_key,
+        part_size=5 * 1024 * 1024, **opts))
+
+
+@pytest.fixture(params=KINDS)
+def repo(request, tmp_path, bucket_name):
+    kind = request.param
+    if kind == "fs":
+        return FilesystemRepository(tmp_path / "repo")
+    if kind == "fs-template":
+        return open_repository(f"{tmp_path}/repo/{{date}}/{{type}}")
+    if kind in ("moto", "seaweedfs"):
+        return s3_repo(request.getfixturevalue(f"{kind}_server"), bucket_name)
+    if kind == "multi-fs-moto":
+        return MultiRepository([FilesystemRepository(tmp_path / "a"),
+                                s3_repo(request.getfixturevalue("moto_server"), bucket_name)], "all", max_uploads=2)
+    return MultiRepository([FilesystemRepository(tmp_path / d) for d in "abc"], "all", max_uploads=1)
+
+
+def test_file_appears_only_when_complete_and_reads_back(repo):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    with repo.create_file(BID, "x.bin") as f:
+        f.write(data[:1000])
+        f.write(data[1000:])
+    assert repo.file_size(BID, "x.bin") == len(data)
+    with repo.open_file(BID, "x.bin") as f:
+        assert f.read() == data
+    assert "x.bin" in repo.file_names(BID)
+    assert BID in repo.backup_ids()
+
+
+def test_failed_write_leaves_nothing(repo):
+    with pytest.raises(RuntimeError):
+        with repo.create_file(BID, "y.bin") as f:
+            f.write(b"partial" * 1000)
+            raise RuntimeError("disk on fire")
+    assert "y.bin" not in repo.file_names(BID)
+    with pytest.raises(NotFound):
+        repo.open_file(BID, "y.bin")
+
+
+def test_manifest_is_create_only_and_commits(repo):
+    with repo.create_file(BID, "data.jsonl") as f:
+        f.write(b"{}\n")
+    assert repo.read_manifest(BID) is None
+    repo.commit_manifest(BID, {"id": BID, "n": 1})
+    assert repo.read_manifest(BID)["n"] == 1
+    with pytest.raises(ConflictError, match="never overwritten"):
+        repo.commit_manifest(BID, {"id": BID, "n": 2})
+    assert repo.read_manifest(BID)["n"] == 1
+
+
+def test_delete_removes_everything(repo):
+    with repo.create_file(BID, "data.jsonl") as f:
+        f.write(b"{}\n")
+    repo.commit_manifest(BID, {"id": BID})
+    repo.delete_backup(BID)
+    assert repo.read_manifest(BID) is None
+    assert BID not in repo.backup_ids()
+
+
+def test_backup_and_restore_through_the_repository(repo, tmp_path):
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    b = Backups(src, repo)
+    full = b.backup("full")
+    inc = b.backup("incremental")
+    assert [i.state for i in b.list()] == ["complete", "complete"]
+    assert b.verify(inc["id"]).chain == [full["id"], inc["id"]]
+    target = open_store(f"file://{tmp_path / 'dst'}", create=True)
+    report = b.restore(inc["id"], target)
+    assert sum(p.written for p in report.resources.values()) == 27
+
+
+def test_fs_template_places_backups_by_date_and_type(tmp_path):
+    repo = open_repository(f"{tmp_path}/repo/{{date}}/{{type}}")
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    m = Backups(src, repo).backup("full", resources=["users"])
+    day = m["id"].split("-", 1)[1][:10]
+    assert (tmp_path / "repo" / day / "full" / m["id"] / "s3db.json").exists()
+
+
+def test_s3_storage_class_and_sse(seaweedfs_server, bucket_name, tmp_path):
+    repo = s3_repo(seaweedfs_server, bucket_name, storage_class="STANDARD_IA", sse="AES256")
+    with repo.create_file(BID, "f.bin") as f:
+        f.write(b"hello")
+    head = seaweedfs_server.boto_client().head_object(Bucket=bucket_name, Key=f"backups/{BID}/f.bin")
+    assert head.get("StorageClass") == "STANDARD_IA"
+    assert head.get("ServerSideEncryption") == "AES256"
+
+
+def test_s3_sse_c_needs_the_customer_key(seaweedfs_server, bucket_name):
+    key = base64.b64encode(os.urandom(32)).decode()
+    repo = s3_repo(seaweedfs_server, bucket_name, sse="sse-c", sse_customer_key=key)
+    with repo.create_file(BID, "secret.bin") as f:
+        f.write(b"top secret")
+    with repo.open_file(BID, "secret.bin") as f:
+        assert f.read() == b"top secret"
+    client = seaweedfs_server.boto_client()
+    with pytest.raises(Exception):  # without the key the server refuses (SeaweedFS checks, moto does not)
+        client.get_object(Bucket=bucket_name, Key=f"backups/{BID}/secret.bin")["Body"].read()
+    other = s3_repo(seaweedfs_server, bucket_name + "x", sse="sse-c", sse_customer_key=base64.b64encode(os.urandom(32)).decode())
+    other._store = S3Repository(f"s3://{bucket_name}/backups", S3Options(
+        endpoint_url=seaweedfs_server.endpoint, access_key_id=seaweedfs_server.access_key,
+        secret_access_key=seaweedfs_server.secret_key, sse="sse-c",
+        sse_customer_key=base64.b64encode(os.urandom(32)).decode()))._store
+    with pytest.raises(Exception):
+        other.open_file(BID, "secret.bin").read()
+
+
+def test_s3_large_file_is_multipart(moto_server, bucket_name):
+    repo = s3_repo(moto_server, bucket_name)
+    data = os.urandom(12 * 1024 * 1024)
+    with repo.create_file(BID, "big.bin") as f:
+        for i in range(0, len(data), 1 << 20):
+            f.write(data[i:i + (1 << 20)])
+    head = moto_server.boto_client().head_object(Bucket=bucket_name, Key=f"backups/{BID}/big.bin")
+    assert head["ETag"].strip('"').endswith("-3")  # 5 MiB parts
+    with repo.open_file(BID, "big.bin") as f:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
+
+
+def test_multi_any_survives_a_failing_destination_and_copy_completes_it(tmp_path):
+    good = FilesystemRepository(tmp_path / "good")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    bad = FilesystemRepository(blocked)
+    multi = MultiRepository([bad, good], "any")
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    m = Backups(src, multi).backup("full", resources=["users"])
+    dest = good.read_manifest(m["id"])["destinations"]
+    assert dest[good.url]["ok"] is True and dest[bad.url]["ok"] is False and dest[bad.url]["error"]
+    fixed = FilesystemRepository(tmp_path / "later")
+    assert copy_backup(good, fixed, m["id"])[-1] == "s3db.json"
+    assert Backups(None, fixed).verify(m["id"]).files == 2
+
+
+def test_multi_all_fails_when_one_destination_fails(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("x")
+    multi = MultiRepository([FilesystemRepository(tmp_path / "good"), FilesystemRepository(blocked)], "all")
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    with pytest.raises(Exception, match="strategy all"):
+        Backups(src, multi).backup("full", resources=["users"])
+    assert FilesystemRepository(tmp_path / "good").backup_ids() == [] or \
+        all(FilesystemRepository(tmp_path / "good").read_manifest(b) is None
+            for b in FilesystemRepository(tmp_path / "good").backup_ids())
+
+
+def test_multi_priority_takes_the_first_that_works(tmp_path, moto_server, bucket_name):
+    dead = S3Repository("s3://nobucket-here/x", S3Options(endpoint_url="http://127.0.0.1:9", access_key_id="k",
+                                                           secret_access_key="s"))
+    dead._store = S3Repository("s3://nobucket-here/x", S3Options(endpoint_url="http://127.0.0.1:9", access_key_id="k",
+                                                                 secret_access_key="s"))._store
+    second = FilesystemRepository(tmp_path / "second")
+    third = FilesystemRepository(tmp_path / "third")
+    multi = MultiRepository([second, third], "priority")
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    m = Backups(src, multi).backup("full", resources=["users"])
+    assert second.read_manifest(m["id"]) is not None and third.backup_ids() == []
