@@ -20,12 +20,19 @@ from .store import Store, open_store
 
 
 class Backups:
-    def __init__(self, source: str | Store | None = None, repo: str | Repository = "backups",
-                 passphrase: str | None = None):
+    def __init__(self, source: str | Store | None = None, repo: str | list[str] | Repository = "backups",
+                 passphrase: str | None = None, *, repo_passphrase: str | None = None, encrypt: bool = False,
+                 lock_wait: float = 0.0, lock_ttl: float = 60.0):
+        """source: s3db.js connection string (or a Store); repo: folder, s3://bucket/prefix, a list
+        of them (multi, strategy all) or a Repository; passphrase: the s3db.js secrets passphrase;
+        repo_passphrase: the repository encryption passphrase (encrypt=True encrypts a new one)."""
         self._source = source
         self._store: Store | None = source if (source is not None and not isinstance(source, str)) else None
-        self.repo: Repository = open_repository(repo) if isinstance(repo, str) else repo
+        if isinstance(repo, (str, list)):
+            repo = open_repository(repo, passphrase=repo_passphrase, encrypt=encrypt)
+        self.repo: Repository = repo
         self.passphrase = passphrase
+        self.lock_wait, self.lock_ttl = lock_wait, lock_ttl
 
     @property
     def store(self) -> Store:
@@ -51,7 +58,13 @@ class Backups:
         manifests = complete_manifests(self.repo, source_identity(self.store))
         return manifests[-1] if manifests else None
 
-    def backup(self, type: str = "full", *, resources: list[str] | None = None, exclude: list[str] | None = None,
+    def backup(self, type: str = "full", **kwargs) -> dict:
+        """Back up the source: type full or incremental; resources/exclude select resources;
+        compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
+        repository's backup lease for this source while it runs."""
+        return self._backup_locked(type, **kwargs)
+
+    def _backup_unlocked(self, type: str = "full", *, resources: list[str] | None = None, exclude: list[str] | None = None,
                compression: str = "gzip", verify: bool = True, decrypt_secrets: bool = False,
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
                backup_id: str | None = None) -> dict:
@@ -76,6 +89,13 @@ class Backups:
         )
         return BackupRun(self.store, self.repo, request, progress, parent=parent).run()
 
+    def _backup_locked(self, *args, **kwargs) -> dict:
+        """One writer per repository and source: the parent is chosen under the lease."""
+        from .repository.lock import acquire
+
+        with acquire(self.repo, "backup", source_identity(self.store), ttl=self.lock_ttl, wait=self.lock_wait):
+            return self._backup_unlocked(*args, **kwargs)
+
     def list(self) -> list[BackupInfo]:
         return list_backups(self.repo)
 
@@ -87,10 +107,17 @@ class Backups:
 
     def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None) -> RestoreReport:
+        from .repository.lock import StoreLeaseBackend, acquire
+
         target_store = open_store(target, create=True) if isinstance(target, str) else target
         try:
-            return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode,
-                              dry_run=dry_run, progress=progress).run()
+            run = RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode,
+                             dry_run=dry_run, progress=progress)
+            if dry_run:
+                return run.run()
+            with acquire(StoreLeaseBackend(target_store), "restore", target_store.url, ttl=self.lock_ttl,
+                         wait=self.lock_wait):
+                return run.run()
         finally:
             if isinstance(target, str):
                 target_store.close()

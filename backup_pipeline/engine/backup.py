@@ -23,6 +23,7 @@ from .. import codecs
 from ..errors import BackupPipelineError, CorruptObject, DecodeError, IntegrityError, NotFound, UsageError
 from ..format import ResourceSchema, decode_record
 from ..repository import Repository
+from ..repository.encrypted import seal, unseal
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from .inspect import select_resources
@@ -79,8 +80,10 @@ class LineFile:
         self.stats = FileStats(name, compression)
         self._cm = repo.create_file(backup_id, name)
         self._raw = self._cm.__enter__()
+        # compression -> encryption (if the repository has it) -> sha256 of the stored bytes
         self._hashing = HashingWriter(self._raw)
-        self._writer = codecs.open_writer(self._hashing, compression)
+        self._sealed = seal(repo, self._hashing)
+        self._writer = codecs.open_writer(self._sealed, compression)
 
     def write(self, line: bytes) -> None:
         self._writer.write(line)
@@ -89,6 +92,8 @@ class LineFile:
     def close(self, ok: bool = True) -> FileStats:
         if ok:
             self._writer.close()
+            if self._sealed is not self._hashing:
+                self._sealed.close()  # writes the final authenticated chunk
             self.stats.bytes, self.stats.sha256 = self._hashing.bytes, self._hashing.sha256.hexdigest()
             self._cm.__exit__(None, None, None)
         else:
@@ -145,7 +150,8 @@ def load_index(repo: Repository, backup_id: str, index: dict) -> dict[str, tuple
     """key -> (etag, lastModified ms, size, content hash) of a committed backup's resource."""
     out = {}
     with repo.open_file(backup_id, index["file"]) as f:
-        for n, line in enumerate(codecs.iter_lines(f, index.get("compression", INDEX_COMPRESSION)), 1):
+        plain = unseal(repo, f, repo.describe(backup_id, index["file"]))
+        for n, line in enumerate(codecs.iter_lines(plain, index.get("compression", INDEX_COMPRESSION)), 1):
             try:
                 key, etag, lm, size, digest = orjson.loads(line)
             except (orjson.JSONDecodeError, ValueError):

@@ -18,6 +18,7 @@ from .. import codecs
 from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from ..format import ResourceSchema, partition_reference_key
 from ..repository import Repository
+from ..repository.encrypted import unseal
 from ..store import RawObject, Store
 from ..store.names import DATABASE_JSON_KEY
 from .lines import RAW_KEY, raw_from_json
@@ -87,8 +88,9 @@ def iter_backup_lines(repo: Repository, backup_id: str, entry: dict) -> Iterator
     where = repo.describe(backup_id, entry["file"])
     with repo.open_file(backup_id, entry["file"]) as f:
         n = 0
+        plain = unseal(repo, f, where)
         try:
-            for n, line in enumerate(codecs.iter_lines(f, entry["compression"]), 1):
+            for n, line in enumerate(codecs.iter_lines(plain, entry["compression"]), 1):
                 try:
                     yield n, orjson.loads(line)
                 except orjson.JSONDecodeError as exc:

@@ -6,9 +6,24 @@ from .base import MANIFEST_NAME, Repository
 from .filesystem import FilesystemRepository
 
 
-def open_repository(spec: str, s3_options=None) -> Repository:
-    """A repository from a `--repo` value: a local folder (file:// or a path, templates
-    allowed) or s3://bucket/prefix."""
+def open_repository(spec: str | list[str], s3_options=None, *, strategy: str = "all", max_uploads: int = 2,
+                    passphrase: str | None = None, raw_key: bytes | None = None, encrypt: bool = False) -> Repository:
+    """A repository from `--repo` values: a local folder (file:// or a path, templates
+    allowed) or s3://bucket/prefix; several make a multi-destination repository. Encrypted
+    when it has a crypto config (or `encrypt` asks for one on a new repository)."""
+    from .encrypted import open_encrypted
+
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    if len(specs) == 1:
+        repo = _open_one(specs[0], s3_options)
+    else:
+        from .multi import MultiRepository
+
+        repo = MultiRepository([_open_one(s, s3_options) for s in specs], strategy, max_uploads)
+    return open_encrypted(repo, passphrase=passphrase, raw_key=raw_key, create=encrypt)
+
+
+def _open_one(spec: str, s3_options=None) -> Repository:
     if spec.startswith("s3://"):
         from .s3 import S3Repository
 

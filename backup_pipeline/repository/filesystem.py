@@ -116,6 +116,45 @@ class FilesystemRepository:
         finally:
             os.close(dir_fd)
 
+    # -- files at the repository root (crypto config, locks) ------------------------------
+    def _root_path(self, name: str) -> Path:
+        parts = name.split("/")
+        for part in parts:
+            _check_name(part, "root file name")
+        return self.root.joinpath(*parts)
+
+    def read_root(self, name: str) -> bytes | None:
+        try:
+            return self._root_path(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def create_root(self, name: str, data: bytes) -> bool:
+        """Create-only; False if the file already exists (an exclusive create)."""
+        path = self._root_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def replace_root(self, name: str, data: bytes) -> None:
+        path = self._root_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def delete_root(self, name: str) -> None:
+        self._root_path(name).unlink(missing_ok=True)
+
     def delete_backup(self, backup_id: str) -> None:
         d = self._dir(backup_id)
         (d / MANIFEST_NAME).unlink(missing_ok=True)  # first: a half-removed backup is never complete

@@ -190,6 +190,49 @@ class MultiRepository:
             if backup_id in ids:
                 r.delete_backup(backup_id)
 
+    # -- root files: read from the first that has it, created on every destination ------
+    def read_root(self, name: str) -> bytes | None:
+        for _r, data in self._each(lambda r: r.read_root(name)):
+            if data is not None:
+                return data
+        return None
+
+    def create_root(self, name: str, data: bytes) -> bool:
+        """Create-only on every reachable destination; if any already has it, undo and say no."""
+        created, existed = [], False
+        for r in self.repos:
+            try:
+                if r.create_root(name, data):
+                    created.append(r)
+                else:
+                    existed = True
+            except Exception:
+                if self.strategy == "all":
+                    for c in created:
+                        c.delete_root(name)
+                    raise
+        if existed or not created:
+            for c in created:
+                c.delete_root(name)
+            return False
+        return True
+
+    def replace_root(self, name: str, data: bytes) -> None:
+        for r in self.repos:
+            try:
+                r.replace_root(name, data)
+            except Exception:  # noqa: BLE001 - an unreachable destination is reported by writes
+                if self.strategy == "all":
+                    raise
+
+    def delete_root(self, name: str) -> None:
+        for r in self.repos:
+            try:
+                r.delete_root(name)
+            except Exception:  # noqa: BLE001
+                if self.strategy == "all":
+                    raise
+
     def describe(self, backup_id: str, name: str) -> str:
         return self._holder(backup_id).describe(backup_id, name)
 

@@ -153,7 +153,7 @@ class S3Repository:
         for page in obstore.list(self._store, None, chunk_size=1000):
             for meta in page:
                 parts = meta["path"].split("/")
-                if len(parts) == d + 1 and parts[0] != "locks":
+                if len(parts) == d + 1 and parts[0] not in ("locks", "crypto.json"):
                     try:
                         if self._dir(parts[d - 1]) == "/".join(parts[:d]):
                             ids.add(parts[d - 1])
@@ -217,7 +217,31 @@ class S3Repository:
         if keys:
             obstore.delete(self._store, keys)
 
-    # -- raw access used by locks ----------------------------------------------------------
-    @property
-    def object_store(self) -> S3Store:
-        return self._store
+    # -- files at the repository root (crypto config, locks) ------------------------------
+    def _root_key(self, name: str) -> str:
+        if any(p in ("", ".", "..") for p in name.split("/")):
+            raise UsageError(f"root file name {name!r} is not a plain name")
+        return name
+
+    def read_root(self, name: str) -> bytes | None:
+        try:
+            return bytes(obstore.get(self._store, self._root_key(name)).bytes())
+        except FileNotFoundError:
+            return None
+
+    def create_root(self, name: str, data: bytes) -> bool:
+        """Create-only (If-None-Match: *); False if the object already exists."""
+        try:
+            obstore.put(self._store, self._root_key(name), data, mode="create")
+            return True
+        except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+            return False
+
+    def replace_root(self, name: str, data: bytes) -> None:
+        obstore.put(self._store, self._root_key(name), data)
+
+    def delete_root(self, name: str) -> None:
+        try:
+            obstore.delete(self._store, self._root_key(name))
+        except FileNotFoundError:
+            pass

@@ -174,7 +174,8 @@ class FilesystemStore:
             return map(self.get, keys)
         return threaded_ordered_map(self.get, keys, concurrency)
 
-    def put(self, obj: RawObject) -> None:
+    def put(self, obj: RawObject, create_only: bool = False) -> bool:
+        """Write the object; with create_only, only if absent (returns False if present)."""
         path = self._path(obj.key)
         path.parent.mkdir(parents=True, exist_ok=True)
         last_modified = obj.last_modified or datetime.now(timezone.utc)
@@ -188,9 +189,25 @@ class FilesystemStore:
             "compressed": False,
             "expiresAt": None,
         }
+        side_path = path.with_name(path.name + SIDECAR)
+        side_bytes = orjson.dumps(sidecar, option=orjson.OPT_INDENT_2)
+        if create_only:
+            # the sidecar is the object's existence: claim it exclusively, then write the body
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=side_path.name + ".tmp.")
+            with os.fdopen(fd, "wb") as f:
+                f.write(side_bytes)
+            try:
+                os.link(tmp, side_path)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+            _atomic_write(path, obj.body)
+            return True
         # body first, sidecar last: a listing only sees the object once its sidecar exists
         _atomic_write(path, obj.body)
-        _atomic_write(path.with_name(path.name + SIDECAR), orjson.dumps(sidecar, option=orjson.OPT_INDENT_2))
+        _atomic_write(side_path, side_bytes)
+        return True
 
     def put_many(self, objs: Iterable[RawObject], concurrency: int = 1) -> None:
         for _ in (map(self.put, objs) if concurrency <= 1 else threaded_ordered_map(self.put, objs, concurrency)):

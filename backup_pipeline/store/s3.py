@@ -242,8 +242,15 @@ class S3Store:
             Bucket=self.info.bucket, Key=self._full_key(obj.key), Body=obj.body, Metadata=obj.metadata, **extra
         )
 
-    def put(self, obj: RawObject) -> None:
-        self._loop_thread().submit(self._put_async(obj)).result()
+    def put(self, obj: RawObject, create_only: bool = False) -> bool:
+        """Write the object; with create_only, only if absent (If-None-Match: *)."""
+        try:
+            self._loop_thread().submit(self._put_async(obj, create_only)).result()
+            return True
+        except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+            if create_only:
+                return False
+            raise
 
     def put_many(self, objs: Iterable[RawObject], concurrency: int = 32) -> None:
         loop = self._loop_thread()
