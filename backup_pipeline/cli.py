@@ -9,6 +9,8 @@ import sys
 import orjson
 
 from . import __version__
+from .cli_cleanup import add_cleanup_parser
+from .cli_repo import add_repo_options, open_repo
 from .errors import BackupPipelineError
 
 PASSPHRASE_ENV = "S3DB_PASSPHRASE"
@@ -127,7 +129,7 @@ def _add_backup(sub) -> None:
                        description="Stream every record of the chosen resources into RESOURCE.jsonl.gz files "
                        "and commit the backup with its manifest (s3db.json), written last.")
     p.add_argument("--source", required=True, metavar="CONN", help="s3db.js connection string")
-    p.add_argument("--repo", required=True, metavar="REPO", help="backup repository (a local folder)")
+    add_repo_options(p, writing=True)
     p.add_argument("--type", choices=["full", "incremental"], default="full")
     p.add_argument("--resource", action="append", metavar="NAME", help="only this resource (repeatable)")
     p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
@@ -150,7 +152,7 @@ def _backups(args, source: str | None = None):
     passphrase = getattr(args, "passphrase", None)
     if passphrase is None:
         passphrase = os.environ.get(PASSPHRASE_ENV)
-    return Backups(source=source, repo=args.repo, passphrase=passphrase)
+    return Backups(source=source, repo=open_repo(args), passphrase=passphrase, lock_wait=args.lock_wait)
 
 
 def cmd_backup(args) -> int:
@@ -188,17 +190,17 @@ def cmd_backup(args) -> int:
 
 def _add_catalog(sub) -> None:
     p = sub.add_parser("list", help="list the backups of a repository (complete, incomplete, failed)")
-    p.add_argument("--repo", required=True, metavar="REPO")
+    add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("status", help="show one backup")
     p.add_argument("backup_id", metavar="BACKUP_ID")
-    p.add_argument("--repo", required=True, metavar="REPO")
+    add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("verify", help="check a backup's files against its manifest, and its chain")
     p.add_argument("backup_id", metavar="BACKUP_ID")
-    p.add_argument("--repo", required=True, metavar="REPO")
+    add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 
@@ -242,7 +244,7 @@ def _add_restore(sub) -> None:
                        description="Replay the backup's chain into the target as raw objects, then partition "
                        "references, sequences and s3db.json, so s3db.js reads it as its own.")
     p.add_argument("backup_id", metavar="BACKUP_ID")
-    p.add_argument("--repo", required=True, metavar="REPO")
+    add_repo_options(p)
     p.add_argument("--target", required=True, metavar="CONN", help="s3db.js connection string of the target")
     p.add_argument("--resource", action="append", metavar="NAME")
     p.add_argument("--mode", choices=["safe", "replace", "merge", "skip"], default="safe",
@@ -269,6 +271,33 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def _add_copy(sub) -> None:
+    p = sub.add_parser("copy", help="copy a committed backup to another repository (completes a destination)",
+                       description="Copy every file of a committed backup, then its manifest last, from one "
+                       "repository to another; a destination that missed a backup is completed this way.")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    add_repo_options(p, dest="src", flag="--from")
+    p.add_argument("--to", dest="dst", action="append", required=True, metavar="REPO", help="destination repository")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_copy)
+
+
+def cmd_copy(args) -> int:
+    import argparse as _argparse
+
+    from .repository.multi import copy_backup
+
+    src = open_repo(args, dest="src")
+    dst = open_repo(_argparse.Namespace(**{**vars(args), "encrypt": False}), dest="dst")
+    copied = copy_backup(src, dst, args.backup_id)
+    if args.json:
+        _emit_json({"id": args.backup_id, "from": src.url, "to": dst.url, "copied": copied})
+    else:
+        print(f"backup {args.backup_id}: " + (f"copied {len(copied)} files to {dst.url}" if copied
+                                              else f"already complete in {dst.url}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backup-pipeline",
@@ -279,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backup(sub)
     _add_restore(sub)
     _add_catalog(sub)
+    add_cleanup_parser(sub)
+    _add_copy(sub)
     _add_inspect(sub)
     _add_demo(sub)
     return parser

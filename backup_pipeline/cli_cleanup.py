@@ -18,7 +18,9 @@ def add_cleanup_parser(sub) -> None:
         "a kept incremental keeps its whole chain; incomplete and failed backups are removed once older than "
         "--grace. With no --keep-* option nothing is removed. Nothing is deleted without --apply.",
     )
-    p.add_argument("--repo", required=True, metavar="REPO", help="backup repository (a local folder)")
+    from .cli_repo import add_repo_options
+
+    add_repo_options(p)
     for period, what in (("last", "the N newest complete backups"), ("hourly", "the newest backup of each of the last N hours"),
                          ("daily", "... of each of the last N days"), ("weekly", "... of each of the last N ISO weeks"),
                          ("monthly", "... of each of the last N months"), ("yearly", "... of each of the last N years")):
@@ -66,7 +68,9 @@ def cmd_cleanup(args) -> int:
         now = args.now
     else:
         now = datetime.now(timezone.utc)
-    with Backups(source=None, repo=args.repo) as b:
+    from .cli_repo import open_repo
+
+    with Backups(source=None, repo=open_repo(args)) as b:
         if args.apply:
             with _progress(args) as progress:
                 decisions = b.cleanup(policy, apply=True, now=now, progress=progress)
