@@ -27,6 +27,15 @@ async function main() {
   await db.connect();
 
   // -- re-declarations (copied from make-fixtures.mjs populate()) --------------------------------
+  // connect() has already built every resource from s3db.json. Re-declaring one of those with
+  // createResource() (what an application does after a restart) goes through s3db.js 21.6.2's
+  // "existing resource" path, which (1) ignores `idGenerator` — it is not persisted in s3db.json,
+  // so `counters` would silently fall back to random ids — and (2) registers the partition hooks a
+  // second time: every reference is then written/deleted twice, and on S3 the second delete HEADs
+  // the already-deleted reference, gets 404 and retries with backoff (~7 s per reference).
+  // Dropping the connect()-made instances first makes createResource() build them anew, exactly
+  // as make-fixtures.mjs did (same definition hash -> no new version; version taken from s3db.json).
+  for (const name of ['users', 'articles', 'counters']) delete db._resourcesMap[name];
   const users = await db.createResource({
     name: 'users',
     timestamps: true,
@@ -72,12 +81,6 @@ async function main() {
       author: { name: 'string', email: 'email|optional' },
     },
   });
-  // s3db.js 21.6.2 surprise: connect() already instantiated `counters` from s3db.json, and
-  // createResource() on an existing resource ignores `idGenerator` (it is not persisted either), so
-  // a plain re-declaration after a restart silently falls back to random ids. Dropping the
-  // connect()-made instance first makes createResource() build it anew with the incremental
-  // generator (same definition hash, current version taken from s3db.json).
-  delete db._resourcesMap.counters;
   const counters = await db.createResource({
     name: 'counters',
     idGenerator: 'incremental',
@@ -89,9 +92,12 @@ async function main() {
   // 1. updates that move records between partitions
   await users.update('u3', { country: 'JP', profile: { city: 'Osaka' }, score: 99.5 });
   await articles.update('a3', { category: 'science', views: 7 });
-  // 2. deletes
-  await users.delete('u1');
+  // 2. deletes: one record with a partition reference, one without. (On S3, s3db.js 21.6.2 deletes
+  // each partition reference twice — once in delete(), once in the afterDelete hook — and the
+  // second pass HEADs the gone reference, gets 404 and retries with 1+2+4 s backoff: ~7 s per
+  // reference, so users (4 partitions) would cost ~28 s and is left alone here.)
   await articles.delete('a2');
+  await db.resources.quirks.delete('q4');
   // 3. inserts: a user with a secret, and a counter through the incremental generator
   const u6 = await users.insert({
     id: 'u6', name: 'Nova Pessoa', email: 'nova@example.com', age: 30, active: true, status: 'active',

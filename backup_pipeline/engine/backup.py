@@ -27,7 +27,8 @@ from ..repository.encrypted import seal, unseal
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from .inspect import select_resources
-from .lines import content_hash, ms, record_line, tombstone_line
+from .encoding import Encoder
+from .lines import ms, tombstone_line
 from .progress import Progress
 
 FORMAT_VERSION = 1
@@ -113,6 +114,7 @@ class BackupRequest:
     skip_corrupt: bool = False
     full_if_no_parent: bool = False
     backup_id: str | None = None
+    workers: int | None = None  # decoding processes; None = one per core
 
 
 @dataclass
@@ -170,6 +172,7 @@ class BackupRun:
         self.store, self.repo, self.req = store, repo, request
         self.progress = progress or Progress()
         self.parent = parent
+        self.encoder = Encoder(request.workers)
         codecs.check_compression(request.compression)
 
     # -- the whole backup ----------------------------------------------------------------
@@ -188,40 +191,47 @@ class BackupRun:
         backup_id = req.backup_id or new_backup_id("full" if req.type == "full" else "incr", started)
         results: dict[str, ResourceResult] = {}
         try:
-            for name in chosen:
-                results[name] = self._backup_resource(backup_id, name, db_json)
-            sequences = self._sequences(chosen)
-            manifest = {
-                "format": "backup_pipeline", "formatVersion": FORMAT_VERSION,
-                "id": backup_id, "type": req.type,
-                "parent": self.parent["id"] if self.parent else None,
-                "chain": (self.parent.get("chain", [self.parent["id"]]) + [backup_id]) if self.parent else [backup_id],
-                "selective": bool(req.resources or req.exclude),
-                "selection": {"resources": req.resources or None, "exclude": req.exclude or None},
-                "source": {"url": source_identity(self.store)},
-                "startedAt": iso_ms(started), "finishedAt": None,
-                "compression": req.compression,
-                "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
-                "database": db_json,
-                "sequences": sequences,
-                "resources": {name: r.as_json() for name, r in results.items()},
-                "totals": {
-                    "records": sum(r.records for r in results.values()),
-                    "tombstones": sum(r.tombstones for r in results.values()),
-                    "bytes": sum(r.data.bytes + r.index.bytes for r in results.values()),
-                },
-            }
-            if req.verify:
-                from .verify import verify_files
-
-                verify_files(self.repo, backup_id, manifest, self.progress)
-                manifest["verified"] = True
-            manifest["finishedAt"] = iso_ms(now_utc())
-            self.repo.commit_manifest(backup_id, manifest)
-            return manifest
+            return self._run(started, db_json, chosen, backup_id, results)
         except BaseException as exc:
             self._record_failure(backup_id, exc)
             raise
+        finally:
+            self.encoder.close()
+
+    def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str,
+             results: dict[str, ResourceResult]) -> dict:
+        req = self.req
+        for name in chosen:
+            results[name] = self._backup_resource(backup_id, name, db_json)
+        sequences = self._sequences(chosen)
+        manifest = {
+            "format": "backup_pipeline", "formatVersion": FORMAT_VERSION,
+            "id": backup_id, "type": req.type,
+            "parent": self.parent["id"] if self.parent else None,
+            "chain": (self.parent.get("chain", [self.parent["id"]]) + [backup_id]) if self.parent else [backup_id],
+            "selective": bool(req.resources or req.exclude),
+            "selection": {"resources": req.resources or None, "exclude": req.exclude or None},
+            "source": {"url": source_identity(self.store)},
+            "startedAt": iso_ms(started), "finishedAt": None,
+            "compression": req.compression,
+            "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
+            "database": db_json,
+            "sequences": sequences,
+            "resources": {name: r.as_json() for name, r in results.items()},
+            "totals": {
+                "records": sum(r.records for r in results.values()),
+                "tombstones": sum(r.tombstones for r in results.values()),
+                "bytes": sum(r.data.bytes + r.index.bytes for r in results.values()),
+            },
+        }
+        if req.verify:
+            from .verify import verify_files
+
+            verify_files(self.repo, backup_id, manifest, self.progress)
+            manifest["verified"] = True
+        manifest["finishedAt"] = iso_ms(now_utc())
+        self.repo.commit_manifest(backup_id, manifest)
+        return manifest
 
     def _record_failure(self, backup_id: str, exc: BaseException) -> None:
         try:
@@ -283,20 +293,20 @@ class BackupRun:
                     yield info.key
 
             decode_passphrase = req.passphrase if req.decrypt_secrets else None
-            for obj in self._fetch(keys_to_fetch(), name, result):
+            # A full snapshot fetches every object: keys alone will do (cheaper on the filesystem).
+            keys = keys_to_fetch() if parent_entry else self.store.list_data_keys(name)
+            objects = self._fetch(keys, name, result)
+            for enc in self.encoder.map(schema, objects, decode_passphrase):
                 result.fetched += 1
-                digest = content_hash(obj)
-                entry = index_line(obj.key, obj.etag, ms(obj.last_modified), len(obj.body), digest)
-                if suspects.pop(obj.key, None) == digest:
+                entry = index_line(enc.key, enc.etag, enc.lm_ms, enc.size, enc.digest)
+                if suspects.pop(enc.key, None) == enc.digest:
                     result.unchanged += 1  # re-fetched, and really the same as in the parent
+                elif enc.line is None:
+                    # not indexed either: the next incremental tries it again
+                    self._corrupt(result, enc.key, enc.error)
+                    continue
                 else:
-                    try:
-                        decoded = decode_record(schema, obj, passphrase=decode_passphrase, mode="clean")
-                    except DecodeError as exc:
-                        # not indexed either: the next incremental tries it again
-                        self._corrupt(result, obj.key, exc)
-                        continue
-                    data.write(record_line(decoded, obj))
+                    data.write(enc.line)
                     result.records += 1
                 index.write(entry)
                 self.progress.advance(name)
@@ -324,9 +334,10 @@ class BackupRun:
             except CorruptObject as exc:
                 self._corrupt(result, key, exc)
 
-    def _corrupt(self, result: ResourceResult, key: str, exc: Exception) -> None:
+    def _corrupt(self, result: ResourceResult, key: str, exc: Exception | str) -> None:
         if not self.req.skip_corrupt:
             raise CorruptObject(f"corrupt source object {key!r}: {exc}; "
-                                "fix or remove it, or run with --skip-corrupt to record it in the manifest and go on") from exc
+                                "fix or remove it, or run with --skip-corrupt to record it in the manifest and go on"
+                                ) from (exc if isinstance(exc, Exception) else None)
         result.skipped_corrupt.append({"key": key, "error": str(exc)})
         self.progress.message(f"skipped corrupt object {key}: {exc}")

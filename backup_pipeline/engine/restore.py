@@ -207,6 +207,9 @@ class RestoreRun:
                             plan.deleted += 1
                             if not self.dry_run:
                                 self.target.delete(key)
+                            # its partition references are stale too (merge keeps only refs of ids
+                            # it does not touch; s3db.js would still list the deleted id)
+                            restored_ids.add(line.get("id"))
                         continue
                     if self.mode == "skip" and key in existing:
                         plan.kept_existing += 1

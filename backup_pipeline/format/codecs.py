@@ -22,6 +22,7 @@ from ._js import (
     js_floor,
     js_mod,
     js_string,
+    js_trim,
     number_to_hex,
     number_to_string,
     pad_start,
@@ -662,6 +663,66 @@ def hook_function(action: tuple) -> Hook:
 # --- what the reader needs per attribute name ---------------------------------------------
 
 
+def parse_loose(value: Any) -> Any:
+    """Unmap step 2b for names without a mapper: '[object Object]' -> {}, JSON-looking
+    strings ('{…', '[…') parsed when they parse, anything else unchanged."""
+    if type(value) is str and value:
+        if value == "[object Object]":
+            return {}
+        if value[0] in "{[":
+            ok, parsed = try_json_parse(value)
+            if ok:
+                return parsed
+    return value
+
+
+def array_fallback(value: Any) -> Any:
+    """Unmap step 2c ('array' definitions without a hook)."""
+    if isinstance(value, list):
+        return value
+    if type(value) is str and js_trim(value).startswith("["):
+        ok, arr = try_json_parse(value)
+        return arr if ok and isinstance(arr, list) else value
+    return to_array(value)
+
+
+def _decode_plain(value: Any, ctx: DecodeContext) -> Any:
+    # parse_loose inlined: most values are strings that do not start with '{' or '['.
+    if type(value) is not str or not value or (value[0] not in "{[" and value != "[object Object]"):
+        return value
+    return parse_loose(value)
+
+
+def make_decoder(mapper: Callable[[Any], Any] | None, fallback: bool, hooks: tuple) -> Hook:
+    """Unmap steps 2a-2d for one name as a single function (value, ctx) -> decoded value.
+    Only a mapper raises (JSError); hooks never do."""
+    if mapper is None and not fallback:
+        if not hooks:
+            return _decode_plain
+        if len(hooks) == 1:
+            hook = hooks[0]
+
+            def decode_one_hook(value: Any, ctx: DecodeContext) -> Any:
+                # the same test as _decode_plain: parse_loose only changes such strings
+                if type(value) is str and value and (value[0] in "{[" or value == "[object Object]"):
+                    value = parse_loose(value)
+                return hook(value, ctx)
+
+            return decode_one_hook
+    if mapper is not None and not fallback and not hooks:
+        return lambda value, ctx: mapper(value)
+
+    def decode(value: Any, ctx: DecodeContext) -> Any:
+        parsed = mapper(value) if mapper is not None else parse_loose(value)  # step 2a / 2b
+        if fallback:  # step 2c
+            parsed = array_fallback(parsed)
+        for hook in hooks:  # step 2d
+            parsed = hook(parsed, ctx)
+        return parsed
+
+    return decode
+
+
 @dataclass(frozen=True, slots=True)
 class FieldCodec:
     """Decoding recipe for one (flattened) attribute name; see record.unmap."""
@@ -672,17 +733,22 @@ class FieldCodec:
     array_fallback: bool  # 'array' in a string definition without hook (step 2c)
     hooks: tuple  # afterUnmap decoders, applied in order
     actions: tuple  # the hook names, for introspection and tests
+    # steps 2a-2d composed (make_decoder): what record.unmap calls
+    decode: Hook = field(default=_decode_plain, compare=False, repr=False)
 
 
 def make_codec(name: str, definition: Any, actions: list[tuple] | None) -> FieldCodec:
     has_hook = actions is not None  # s3db.js tests the hook list's existence, not its length
     is_str = isinstance(definition, str)
+    mapper = mapper_for(definition) if (is_str and not has_hook) else None
+    fallback = is_str and "array" in definition and not has_hook
+    hooks = tuple(hook_function(a) for a in (actions or ()))
     return FieldCodec(
         name=name,
         definition=definition,
-        mapper=mapper_for(definition) if (is_str and not has_hook) else None,
-        array_fallback=is_str and "array" in definition and not has_hook,
-        hooks=tuple(hook_function(a) for a in (actions or ())),
+        mapper=mapper,
+        array_fallback=fallback,
+        hooks=hooks,
         actions=tuple(actions or ()),
+        decode=make_decoder(mapper, fallback, hooks),
     )
-

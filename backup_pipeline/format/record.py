@@ -73,6 +73,20 @@ def unmap(
     plugin_override: Any = _MISSING,
 ) -> dict:
     """Short keys -> names, per-type decoding, unflatten (SPEC §11 step 2)."""
+    if (
+        type(obj) is dict
+        and (map_override is _MISSING or not truthy(map_override))
+        and (plugin_override is _MISSING or not truthy(plugin_override))
+    ):
+        # The schema's own maps: everything but the values depends on the key layout alone,
+        # and the records of a resource nearly all share one layout.
+        plan = _unmap_plan(schema, tuple(obj))
+        if plan is not None:
+            return _run_plan(plan, obj, ctx)
+    return _unmap_generic(schema, obj, ctx, map_override, plugin_override)
+
+
+def _unmap_generic(schema: ResourceSchema, obj: Any, ctx: DecodeContext, map_override: Any, plugin_override: Any) -> dict:
     try:
         entries = entries_of(obj)
     except JSError as exc:
@@ -97,36 +111,72 @@ def unmap(
         name = rev_plugin.get(key) or rev_map.get(key) or key
         if name in PROTO_NAMES and name not in schema.hooks:
             raise UnmapError(name, "attribute name collides with a JavaScript Object.prototype member")
-        codec = schema.codec(name)
-        parsed = value
-        if codec.mapper is not None:  # step 2a
-            try:
-                parsed = codec.mapper(value)
-            except JSError as exc:
-                raise UnmapError(name, f"stored value {value!r} (key {key!r}) does not decode: {exc}") from None
-        elif type(value) is str and value:  # step 2b
-            if value == "[object Object]":
-                parsed = {}
-            elif value[0] in "{[":
-                ok, p = try_json_parse(value)
-                if ok:
-                    parsed = p
-        if codec.array_fallback:  # step 2c
-            if isinstance(parsed, list):
-                pass
-            elif type(parsed) is str and js_trim(parsed).startswith("["):
-                ok, arr = try_json_parse(parsed)
-                if ok and isinstance(arr, list):
-                    parsed = arr
-            else:
-                parsed = to_array(parsed)
-        for hook in codec.hooks:  # step 2d
-            parsed = hook(parsed, ctx)
-        rest[name] = parsed
+        try:
+            rest[name] = schema.codec(name).decode(value, ctx)  # steps 2a-2d
+        except JSError as exc:  # only a mapper (step 2a) raises
+            raise UnmapError(name, f"stored value {value!r} (key {key!r}) does not decode: {exc}") from None
     result = unflatten(rest)
     for key, value in entries:  # unmapper copies `$`-keys through untouched
         if key.startswith("$"):
             result[key] = value
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _UnmapPlan:
+    """What _unmap_generic does for one key layout with the schema's maps, minus the values."""
+
+    steps: tuple  # (key, name, decode) in JS key order, `_v` left out
+    dotted: bool  # a name contains '.': unflatten has work to do
+    dollar_keys: tuple  # `$`-keys, copied through untouched after unflatten
+
+
+_MAX_PLANS = 512  # per schema; layouts beyond that are decoded the generic way
+
+
+def _unmap_plan(schema: ResourceSchema, keys: tuple) -> _UnmapPlan | None:
+    plans = schema._unmap_plans
+    plan = plans.get(keys, _MISSING)
+    if plan is _MISSING:
+        plan = _build_plan(schema, keys)
+        if len(plans) < _MAX_PLANS:
+            plans[keys] = plan
+    return plan
+
+
+def _build_plan(schema: ResourceSchema, keys: tuple) -> _UnmapPlan | None:
+    """None when unmapping these keys throws: the generic path then raises at the same entry."""
+    rev_map, rev_plugin = schema.key_to_attribute, schema.key_to_plugin_attribute
+    ordered = js_keys(keys)
+    steps = []
+    for key in ordered:
+        if key == "_v":
+            continue
+        if key in PROTO_NAMES:
+            return None
+        name = rev_plugin.get(key) or rev_map.get(key) or key
+        if name in PROTO_NAMES and name not in schema.hooks:
+            return None
+        steps.append((key, name, schema.codec(name).decode))
+    return _UnmapPlan(
+        steps=tuple(steps),
+        dotted=any("." in name for _, name, _ in steps),
+        dollar_keys=tuple(k for k in ordered if k.startswith("$")),
+    )
+
+
+def _run_plan(plan: _UnmapPlan, obj: dict, ctx: DecodeContext) -> dict:
+    rest: dict = {}
+    try:
+        for key, name, decode in plan.steps:
+            value = obj[key]
+            rest[name] = decode(value, ctx)
+    except JSError as exc:  # only a mapper (step 2a) raises
+        raise UnmapError(name, f"stored value {value!r} (key {key!r}) does not decode: {exc}") from None
+    # `rest` is ours: without dotted names unflatten would only copy it
+    result = unflatten(rest) if plan.dotted else rest
+    for key in plan.dollar_keys:
+        result[key] = obj[key]
     return result
 
 
@@ -168,10 +218,10 @@ def unflatten(flat: dict) -> dict:
     owned = {id(result)}
     for key in js_keys(flat):
         value = flat[key]
-        parts = key.split(".")
-        if len(parts) == 1:
+        if "." not in key:
             result[key] = value
             continue
+        parts = key.split(".")
         if any(p in PROTO_NAMES for p in parts):
             raise UnmapError(key, "path segment collides with a JavaScript Object.prototype member")
         cur: Any = result

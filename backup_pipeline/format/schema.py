@@ -149,6 +149,8 @@ class ResourceSchema:
     version_hash: str  # the `hash` of the version entry (SPEC §2.2)
     auto_decrypt: bool = True
     _codecs: dict = field(default_factory=dict, repr=False)
+    # record.unmap's decoding plans, one per distinct key layout of the input (see there)
+    _unmap_plans: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_database_json(cls, name: str, db_json: dict) -> "ResourceSchema":
@@ -247,6 +249,7 @@ class ResourceSchema:
     def __getstate__(self) -> dict:  # picklable for process pools: codecs hold closures
         state = dict(self.__dict__)
         state["_codecs"] = {}
+        state["_unmap_plans"] = {}
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -48,6 +48,9 @@ class Store(Protocol):
 
     def list_data(self, resource: str) -> Iterator[ObjectInfo]: ...
 
+    def list_data_keys(self, resource: str) -> Iterator[str]:
+        """Data keys only (cheaper where a listing must read metadata, as on the filesystem)."""
+
     def get(self, key: str) -> RawObject: ...
 
     def get_many(self, keys: Iterable[str], concurrency: int = 32) -> Iterator[RawObject]: ...

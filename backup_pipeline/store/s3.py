@@ -182,6 +182,9 @@ class S3Store:
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
         return self.list_prefix(data_prefix(resource))
 
+    def list_data_keys(self, resource: str) -> Iterator[str]:
+        return (info.key for info in self.list_data(resource))
+
     async def _get_async(self, key: str) -> RawObject:
         if not _object_store_safe(key):
             return await asyncio.get_running_loop().run_in_executor(None, self._get_boto, key)

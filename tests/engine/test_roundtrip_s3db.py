@@ -127,25 +127,27 @@ def test_full_round_trip_s3_and_cross_backend_read_back_by_s3db(tmp_path, moto_s
 # -- c. incremental round trip with changes made by s3db.js ---------------------------------------
 @pytest.fixture(params=["fs", "moto"])
 def mutable_source(request, tmp_path):
-    """(connection string of a writable copy of the fixture database, flavour of its expected/)."""
+    """(connection string of a writable copy of the fixture database, flavour of its expected/,
+    None or (S3 server, bucket))."""
     if request.param == "fs":
         return f"file://{_writable_fs_db(tmp_path / 'src')}", "fs", None
     server = request.getfixturevalue("moto_server")
     bucket = request.getfixturevalue("bucket_name")
     load_dump_into_bucket(server.boto_client(), bucket)
-    return server.connection_string(bucket), "s3", server
+    return server.connection_string(bucket), "s3", (server, bucket)
 
 
-def _empty_target(tmp_path: Path, server, name: str) -> str:
-    if server is None:
+def _empty_target(tmp_path: Path, s3, name: str) -> str:
+    """An empty database next to the source: a folder, or a new bucket on the same server."""
+    if s3 is None:
         return f"file://{tmp_path / name}"
-    bucket = f"{tmp_path.name[-20:].lower().replace('_', '-').strip('-')}-{name}"
-    server.boto_client().create_bucket(Bucket=bucket)
-    return server.connection_string(bucket)
+    server, source_bucket = s3
+    server.boto_client().create_bucket(Bucket=f"{source_bucket}-{name}")
+    return server.connection_string(f"{source_bucket}-{name}")
 
 
 def test_incremental_round_trip_of_changes_made_by_s3db(tmp_path, mutable_source):
-    conn, flavour, server = mutable_source
+    conn, flavour, s3 = mutable_source
     b = Backups(conn, str(tmp_path / "repo"))
     full = b.backup("full")
 
@@ -154,25 +156,32 @@ def test_incremental_round_trip_of_changes_made_by_s3db(tmp_path, mutable_source
     truth = oracle.read_back(conn, tmp_path / "truth")
     # the mutations really happened (guards against a no-op script making the test vacuous)
     ids = {name: {r["id"] for r in rs} for name, rs in truth[0].items()}
-    assert "u1" not in ids["users"] and "u6" in ids["users"] and "a2" not in ids["articles"]
+    assert "u6" in ids["users"] and "a2" not in ids["articles"] and "q4" not in ids["quirks"]
     assert ids["tasks"] == {"t1", "t2", "t3"} and "4" in ids["counters"]
     assert {q["partitionValues"]["country"]: q["ids"] for q in truth[1]["users"]["byCountry"]["queries"]}["JP"] == ["u2", "u3"]
 
     inc = b.backup("incremental")
     assert inc["parent"] == full["id"]
     r = inc["resources"]
-    assert (r["users"]["records"], r["users"]["tombstones"]) == (2, 1)  # u3 updated, u6 new, u1 deleted
+    assert (r["users"]["records"], r["users"]["tombstones"]) == (2, 0)  # u3 moved, u6 new
     assert (r["articles"]["records"], r["articles"]["tombstones"]) == (1, 1)  # a3 moved, a2 deleted
+    assert (r["quirks"]["records"], r["quirks"]["tombstones"]) == (0, 1)  # q4 deleted
     assert r["counters"]["records"] == 1 and r["tasks"]["snapshot"] is True and r["tasks"]["records"] == 3
     assert r["types"]["records"] == 0 and r["types"]["unchanged"] > 0
 
-    t_inc = _empty_target(tmp_path, server, "t-inc")
+    t_inc = _empty_target(tmp_path, s3, "t-inc")
     b.restore(inc["id"], t_inc)
     assert_same_database(oracle.read_back(t_inc, tmp_path / "out-inc"), truth)
     assert _sequence_value(t_inc) == _sequence_value(conn) == 5  # the next insert gets id 5, no collision
 
-    t_full = _empty_target(tmp_path, server, "t-full")
+    t_full = _empty_target(tmp_path, s3, "t-full")
     b.restore(full["id"], t_full)
     assert_same_database(oracle.read_back(t_full, tmp_path / "out-full"),
                          (expected_records(flavour), expected_partitions(flavour)))
     assert _sequence_value(t_full) == 4
+
+    # rolling that restored database forward: the incremental merged over it must leave no
+    # partition reference of a deleted record behind (s3db.js would list a2 under category=tech)
+    b.restore(inc["id"], t_full, mode="merge")
+    assert_same_database(oracle.read_back(t_full, tmp_path / "out-merged"), truth)
+    assert _sequence_value(t_full) == 5

@@ -1,0 +1,91 @@
+"""Turning fetched objects into backup lines, on every core.
+
+Decoding a record is the CPU-heavy part of a backup (SPEC §11 reader, in Python). Objects are
+fetched in the main process (I/O) and decoded in worker processes, in batches, results kept
+in listing order. A resource smaller than one batch is decoded inline, so small backups never
+pay for starting workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterator
+
+from ..errors import DecodeError
+from ..format import ResourceSchema, decode_record
+from ..store import RawObject
+from ..store.concurrency import ordered_window
+from .lines import content_hash, ms, record_line
+
+BATCH = 256
+
+
+@dataclass(slots=True)
+class Encoded:
+    key: str
+    etag: str
+    lm_ms: int
+    size: int
+    digest: str
+    line: bytes | None  # None when the record does not decode
+    error: str | None
+
+
+def encode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -> Encoded:
+    digest = content_hash(obj)
+    try:
+        line, error = record_line(decode_record(schema, obj, passphrase=passphrase, mode="clean"), obj), None
+    except DecodeError as exc:
+        line, error = None, str(exc)
+    return Encoded(obj.key, obj.etag, ms(obj.last_modified), len(obj.body), digest, line, error)
+
+
+def _encode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[RawObject]) -> list[Encoded]:
+    return [encode_one(schema, o, passphrase) for o in objs]
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class Encoder:
+    """Encodes objects inline or with a process pool (created on first need, reused)."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[Encoded]:
+        objs = iter(objs)
+        first = list(islice(objs, BATCH))
+        if self.workers <= 1 or len(first) < BATCH:
+            for o in first:
+                yield encode_one(schema, o, passphrase)
+            for o in objs:
+                yield encode_one(schema, o, passphrase)
+            return
+        pool = self._get_pool()
+
+        def batches():
+            yield first
+            while batch := list(islice(objs, BATCH)):
+                yield batch
+
+        submit = lambda batch: pool.submit(_encode_batch, schema, passphrase, batch)  # noqa: E731
+        for results in ordered_window(submit, batches(), self.workers * 2):
+            yield from results
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: the S3 store runs an event-loop thread that must not be forked
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

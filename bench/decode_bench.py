@@ -1,0 +1,92 @@
+"""Record decoder benchmark: records/s and µs per record of `decode_record` in clean and exact
+modes, on realistic records (the engine benchmark's `people` resource, encoded with
+`format.encode.encode_record`) and on the 27 fixture records of the filesystem layout.
+
+    uv run python bench/decode_bench.py [--records 20000] [--repeat 3] [--profile clean|exact]
+
+Each figure is the best of --repeat runs over the same list of objects (decoding is pure,
+so repeated runs measure the same work). --profile prints the top of a cProfile instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "format"))
+
+from engine_bench import ATTRIBUTES, _mapping, database_json, make_record  # noqa: E402
+
+from backup_pipeline.format import ResourceSchema, decode_record  # noqa: E402
+from backup_pipeline.format.encode import encode_record  # noqa: E402
+from backup_pipeline.store.base import RawObject  # noqa: E402
+
+PASSPHRASE = "fixture-passphrase-2024"
+
+
+def people(count: int) -> list[tuple[ResourceSchema, RawObject]]:
+    schema = ResourceSchema.from_database_json("people", database_json())
+    rng = random.Random(42)
+    mapping = _mapping()
+    modified = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    return [
+        (schema, RawObject(
+            key=f"resource=people/data/id=p{i:07d}",
+            metadata=encode_record(ATTRIBUTES, mapping, "v1", make_record(i, rng)),
+            content_type="application/octet-stream", body=b"", etag=f'"{i:032x}"',
+            last_modified=modified + timedelta(seconds=i),
+        ))
+        for i in range(count)
+    ]
+
+
+def fixtures(count: int) -> list[tuple[ResourceSchema, RawObject]]:
+    """The fs-db fixture records, cycled up to `count` objects."""
+    from decoder_fixtures import data_objects, schema_for
+
+    base = [(schema_for("fs", resource), obj) for resource, _, obj in data_objects("fs")]
+    return [base[i % len(base)] for i in range(count)]
+
+
+def run(items: list, mode: str) -> float:
+    t0 = time.perf_counter()
+    for schema, obj in items:
+        decode_record(schema, obj, passphrase=PASSPHRASE, mode=mode)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", choices=("clean", "exact"))
+    args = ap.parse_args()
+
+    kinds = {"people": people(args.records), "fixtures": fixtures(args.records)}
+    if args.profile:
+        for kind, items in kinds.items():
+            print(f"== {kind}, {args.profile} mode")
+            prof = cProfile.Profile()
+            prof.runcall(run, items, args.profile)
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+        return
+
+    for kind, items in kinds.items():
+        for mode in ("clean", "exact"):
+            run(items[:200], mode)  # warm-up (PBKDF2 key cache for the fixtures' secrets, …)
+            best = min(run(items, mode) for _ in range(args.repeat))
+            print(f"{kind:9s} {mode:5s} {len(items):6d} records  {len(items) / best:9,.0f} records/s"
+                  f"  {best / len(items) * 1e6:7.1f} µs/record")
+
+
+if __name__ == "__main__":
+    main()
