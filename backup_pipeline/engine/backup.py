@@ -114,7 +114,7 @@ class BackupRequest:
     skip_corrupt: bool = False
     full_if_no_parent: bool = False
     backup_id: str | None = None
-    workers: int | None = None  # decoding processes; None = one per core
+    workers: int | None = None  # decoding processes; None = one per core but one, 0 = inline
 
 
 @dataclass

@@ -49,20 +49,22 @@ def _encode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[Raw
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    """One decoding process per core beyond the one the main process keeps busy fetching
+    and compressing (on 2 cores: 1 worker; 2 workers measured slower, they starve the main)."""
+    return max(0, min((os.cpu_count() or 1) - 1, 8))
 
 
 class Encoder:
     """Encodes objects inline or with a process pool (created on first need, reused)."""
 
     def __init__(self, workers: int | None = None):
-        self.workers = default_workers() if workers is None else max(1, workers)
+        self.workers = default_workers() if workers is None else max(0, workers)  # 0 = inline
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[Encoded]:
         objs = iter(objs)
         first = list(islice(objs, BATCH))
-        if self.workers <= 1 or len(first) < BATCH:
+        if self.workers == 0 or len(first) < BATCH:
             for o in first:
                 yield encode_one(schema, o, passphrase)
             for o in objs:
@@ -76,7 +78,7 @@ class Encoder:
                 yield batch
 
         submit = lambda batch: pool.submit(_encode_batch, schema, passphrase, batch)  # noqa: E731
-        for results in ordered_window(submit, batches(), self.workers * 2):
+        for results in ordered_window(submit, batches(), self.workers * 2 + 1):
             yield from results
 
     def _get_pool(self) -> ProcessPoolExecutor:

@@ -9,6 +9,7 @@ value is kept as is), so neither do these.
 from __future__ import annotations
 
 import binascii
+import codecs
 import re
 import urllib.parse
 import zlib
@@ -118,6 +119,12 @@ def decode_uri_component(s: str) -> str:
         return s
     if _BAD_PERCENT.search(s):
         raise ValueError("URIError: URI malformed")
+    if s.isascii() and "\\" not in s:
+        # Every '%' starts a valid %XX escape (checked above) and there is no other backslash,
+        # so escape_decode turns exactly the %XX escapes into bytes: the bytes unquote()
+        # collects for an ASCII string, decoded the same way (UnicodeDecodeError is a
+        # ValueError, like unquote's).
+        return codecs.escape_decode(s.replace("%", "\\x").encode("ascii"))[0].decode("utf-8")
     return urllib.parse.unquote(s, encoding="utf-8", errors="strict")
 
 
@@ -216,4 +223,11 @@ def decode_metadata_value(value):
 
 def decode_metadata(metadata: dict[str, str]) -> dict:
     """Decode every value, keeping the stored key order (it drives the record's key order)."""
-    return {k: decode_metadata_value(v) for k, v in metadata.items()}
+    # Inlined fast path of decode_metadata_value: a string that is not a null/undefined
+    # literal and has no transport prefix (no ':' second, no 'z85:') is returned as is.
+    return {
+        k: v
+        if type(v) is str and v[1:2] != ":" and v != "null" and v != "undefined" and not v.startswith("z85:")
+        else decode_metadata_value(v)
+        for k, v in metadata.items()
+    }
