@@ -200,11 +200,14 @@ class BackupRun:
 
     def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str,
              results: dict[str, ResourceResult]) -> dict:
-        req = self.req
         for name in chosen:
             results[name] = self._backup_resource(backup_id, name, db_json)
-        sequences = self._sequences(chosen)
-        manifest = {
+        manifest = self.build_manifest(backup_id, started, db_json, {n: r.as_json() for n, r in results.items()})
+        return self.commit(backup_id, manifest)
+
+    def build_manifest(self, backup_id: str, started: datetime, db_json: dict, results: dict[str, dict]) -> dict:
+        req = self.req
+        return {
             "format": "backup_pipeline", "formatVersion": FORMAT_VERSION,
             "id": backup_id, "type": req.type,
             "parent": self.parent["id"] if self.parent else None,
@@ -216,15 +219,18 @@ class BackupRun:
             "compression": req.compression,
             "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
             "database": db_json,
-            "sequences": sequences,
-            "resources": {name: r.as_json() for name, r in results.items()},
+            "sequences": self._sequences(list(results)),
+            "resources": results,
             "totals": {
-                "records": sum(r.records for r in results.values()),
-                "tombstones": sum(r.tombstones for r in results.values()),
-                "bytes": sum(r.data.bytes + r.index.bytes for r in results.values()),
+                "records": sum(r["records"] for r in results.values()),
+                "tombstones": sum(r["tombstones"] for r in results.values()),
+                "bytes": sum(r["bytes"] + r["index"]["bytes"] for r in results.values()),
             },
         }
-        if req.verify:
+
+    def commit(self, backup_id: str, manifest: dict) -> dict:
+        """Verify (unless asked not to), then write the manifest: the commit."""
+        if self.req.verify:
             from .verify import verify_files
 
             verify_files(self.repo, backup_id, manifest, self.progress)

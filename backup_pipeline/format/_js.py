@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -68,16 +69,30 @@ def is_index_key(k: str) -> bool:
     return int(k) < 4294967295
 
 
-def js_keys(d: dict) -> list:
-    """Keys of a dict in JS own-property order: integer-like keys ascending, then insertion."""
-    keys = list(d)
+def _js_order(keys: tuple) -> tuple:
     idx = [k for k in keys if is_index_key(k)]
     if not idx:
         return keys
     idx.sort(key=int)
     if len(idx) == len(keys):
-        return idx
-    return idx + [k for k in keys if not is_index_key(k)]
+        return tuple(idx)
+    return tuple(idx + [k for k in keys if not is_index_key(k)])
+
+
+# Decoded records repeat a few key layouts (a resource's fields, its nested objects), so the
+# order of small layouts is computed once: tuple() and one dict look-up beat testing each key.
+_ORDER_CACHE: dict = {}
+
+
+def js_keys(d: dict) -> tuple:
+    """Keys of a dict in JS own-property order: integer-like keys ascending, then insertion."""
+    keys = tuple(d)
+    order = _ORDER_CACHE.get(keys)
+    if order is None:
+        order = _js_order(keys)
+        if len(keys) <= 64 and len(_ORDER_CACHE) < 4096:
+            _ORDER_CACHE[keys] = order
+    return order
 
 
 def js_items(d: dict) -> list:
@@ -327,11 +342,20 @@ def _civil_from_days(z: int) -> tuple[int, int, int]:
     return (y + (1 if m <= 2 else 0), m, d)
 
 
+_EPOCH = datetime(1970, 1, 1)
+_MIN_DATETIME_MS = -62135596800000  # 0001-01-01T00:00:00.000
+_MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999
+
+
 def iso_from_ms(ms: float) -> str:
     """`new Date(ms).toISOString()`; raises JSError (RangeError) for NaN/out-of-range."""
     if ms != ms or ms in (math.inf, -math.inf) or abs(ms) > 8.64e15:
         raise JSError("RangeError: Invalid time value")
     t = int(ms)  # TimeClip truncates towards zero
+    if _MIN_DATETIME_MS <= t <= _MAX_DATETIME_MS:
+        # Years 1-9999, where Python's datetime does the same calendar arithmetic (floor
+        # division for times before 1970) and isoformat prints the same digits, faster.
+        return (_EPOCH + timedelta(milliseconds=t)).isoformat(timespec="milliseconds") + "Z"
     days, rem = divmod(t, 86400000)
     y, mo, d = _civil_from_days(days)
     hh, rem = divmod(rem, 3600000)

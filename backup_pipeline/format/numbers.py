@@ -12,6 +12,7 @@ BASE62_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 BASE36_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B62 = {c: i for i, c in enumerate(BASE62_ALPHABET)}
 _B36 = {c: i for i, c in enumerate(BASE36_ALPHABET)}
+_EXACT = 2.0**53
 
 
 def base62_decode(s: str) -> float:
@@ -80,7 +81,14 @@ def decode_decimal(s) -> float:
     if int_part != int_part:
         return NAN
     dec = parts[1] if len(parts) > 1 else ""
-    num = number_from_string(number_to_string(int_part) + "." + dec) if dec else int_part
+    if not dec:
+        num = int_part
+    elif -_EXACT < int_part < _EXACT and dec.isdigit() and dec.isascii():
+        # number_to_string prints an integral double below 2**53 as its exact integer, and
+        # Number("<digits>.<digits>") is float() of the same text
+        num = float(f"{int(int_part)}.{dec}")
+    else:
+        num = number_from_string(number_to_string(int_part) + "." + dec)
     return -num if neg else num
 
 

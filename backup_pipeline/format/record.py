@@ -30,10 +30,10 @@ from ._js import (
     truthy,
     try_json_parse,
 )
-from .codecs import DecodeContext, to_array
+from .codecs import DecodeContext
 from .keys import record_id_from_key
 from .schema import ResourceSchema, js_invert
-from .transport import decode_metadata, utf8_decode
+from .transport import decode_metadata, decode_metadata_value, utf8_decode
 
 MODES = ("exact", "clean")
 
@@ -51,6 +51,10 @@ class _BodyJSON:
     nonblank: bool  # body.trim() !== ''
     ok: bool  # JSON.parse succeeded
     value: Any
+
+
+# What composing sees for an empty body. Shared: nothing writes into a body's value.
+_NO_BODY = _BodyJSON(nonblank=False, ok=True, value={})
 
 
 class UnmapError(Exception):
@@ -128,6 +132,7 @@ class _UnmapPlan:
 
     steps: tuple  # (key, name, decode) in JS key order, `_v` left out
     dotted: bool  # a name contains '.': unflatten has work to do
+    nesting: tuple | None  # (name, parent, child) per name when unflatten is simple (below)
     dollar_keys: tuple  # `$`-keys, copied through untouched after unflatten
 
 
@@ -158,25 +163,68 @@ def _build_plan(schema: ResourceSchema, keys: tuple) -> _UnmapPlan | None:
         if name in PROTO_NAMES and name not in schema.hooks:
             return None
         steps.append((key, name, schema.codec(name).decode))
+    names = list(dict.fromkeys(name for _, name, _ in steps))  # the decoded dict's key order
     return _UnmapPlan(
         steps=tuple(steps),
-        dotted=any("." in name for _, name, _ in steps),
+        dotted=any("." in name for name in names),
+        nesting=_simple_nesting(names),
         dollar_keys=tuple(k for k in ordered if k.startswith("$")),
     )
 
 
-def _run_plan(plan: _UnmapPlan, obj: dict, ctx: DecodeContext) -> dict:
+def _simple_nesting(names: list) -> tuple | None:
+    """(name, parent, child) for each name (parent None for plain names) when unflatten's
+    work is simple: every dotted name is 'parent.child' with a non-numeric child (an object,
+    not an array), no parent is also a plain name and no segment is a prototype name. With no
+    index-like name, unflatten's JS key order is the insertion order too. None otherwise."""
+    if not any("." in name for name in names) or any(is_index_key(name) for name in names):
+        return None
+    nesting = []
+    for name in names:
+        parts = name.split(".")
+        if len(parts) == 1:
+            nesting.append((name, None, None))
+            continue
+        if len(parts) != 2 or not PROTO_NAMES.isdisjoint(parts) or parts[0] in names:
+            return None
+        if parts[1].isdigit() and parts[1].isascii():
+            return None
+        nesting.append((name, parts[0], parts[1]))
+    return tuple(nesting)
+
+
+def _run_plan(plan: _UnmapPlan, obj: dict, ctx: DecodeContext, stored: bool = False) -> dict:
+    """`stored`: `obj` is the raw user metadata, so decode_metadata is done here on the way."""
     rest: dict = {}
     try:
         for key, name, decode in plan.steps:
             value = obj[key]
+            # decode_metadata's test: anything but a plain string goes through the transport
+            if stored and not (
+                type(value) is str and value[1:2] != ":" and value != "null"
+                and value != "undefined" and not value.startswith("z85:")
+            ):
+                value = decode_metadata_value(value)
             rest[name] = decode(value, ctx)
     except JSError as exc:  # only a mapper (step 2a) raises
         raise UnmapError(name, f"stored value {value!r} (key {key!r}) does not decode: {exc}") from None
-    # `rest` is ours: without dotted names unflatten would only copy it
-    result = unflatten(rest) if plan.dotted else rest
+    if plan.nesting is not None:
+        # unflatten for the simple layouts: each parent object is made at its first child
+        result: dict = {}
+        for name, parent, child in plan.nesting:
+            if parent is None:
+                result[name] = rest[name]
+            else:
+                inner = result.get(parent)
+                if inner is None:
+                    inner = result[parent] = {}
+                inner[child] = rest[name]
+    elif plan.dotted:
+        result = unflatten(rest)
+    else:
+        result = rest  # ours: unflatten would only copy it
     for key in plan.dollar_keys:
-        result[key] = obj[key]
+        result[key] = decode_metadata_value(obj[key]) if stored else obj[key]
     return result
 
 
@@ -222,12 +270,15 @@ def unflatten(flat: dict) -> dict:
             result[key] = value
             continue
         parts = key.split(".")
-        if any(p in PROTO_NAMES for p in parts):
+        if not PROTO_NAMES.isdisjoint(parts):
             raise UnmapError(key, "path segment collides with a JavaScript Object.prototype member")
         cur: Any = result
-        for i, part in enumerate(parts[:-1]):
-            nxt = _get(cur, part)
-            if truthy(nxt):
+        for i in range(len(parts) - 1):
+            part = parts[i]
+            nxt = cur.get(part, UNDEFINED) if type(cur) is dict else _get(cur, part)
+            if type(nxt) is dict and id(nxt) in owned:
+                pass  # made or copied for an earlier key: write into it (what the branches below do)
+            elif truthy(nxt):
                 if isinstance(nxt, (dict, list)) and id(nxt) not in owned:
                     nxt = dict(nxt) if isinstance(nxt, dict) else list(nxt)
                     owned.add(id(nxt))
@@ -262,16 +313,24 @@ def _fixed(d: dict) -> dict:
     return {k: _fix_value(v) for k, v in d.items()}
 
 
-def _filter_internal(schema: ResourceSchema, d: dict, keep: frozenset = frozenset()) -> dict:
-    return {
-        k: v
-        for k, v in d.items()
-        if not k.startswith("_")
-        or k == "_geohash"
-        or k.startswith("_geohash_zoom")
-        or k in schema.plugin_attribute_names
-        or k in keep
-    }
+def _public(schema: ResourceSchema, d: dict, keep: frozenset = frozenset()) -> dict:
+    """`_fixed` then the filter of internal `_`-keys, in one pass."""
+    plugin_names = schema.plugin_attribute_names
+    out: dict = {}
+    for k, v in d.items():
+        if (
+            k.startswith("_")
+            and k != "_geohash"
+            and not k.startswith("_geohash_zoom")
+            and k not in plugin_names
+            and k not in keep
+        ):
+            continue
+        # _fix_value changes only non-empty strings starting with '{'/'[' or '[object Object]'
+        if type(v) is str and v and (v[0] in "{[" or v == "[object Object]"):
+            v = _fix_value(v)
+        out[k] = v
+    return out
 
 
 def _json_from(value: Any) -> tuple[bool, Any]:
@@ -319,16 +378,21 @@ def decode_record(
     if rid is None:
         raise DecodeError(schema.name, obj.key, "id", "the key has no 'id=' segment")
 
-    metadata = decode_metadata(obj.metadata)  # §11 step 1
     ctx = DecodeContext(passphrase)
+    stored = obj.metadata
+    plan = _unmap_plan(schema, tuple(stored)) if type(stored) is dict else None
     try:
-        p1 = unmap(schema, metadata, ctx)  # §11 step 2 (pass 1)
+        if plan is not None:  # §11 steps 1 and 2 (pass 1) in one go
+            p1 = _run_plan(plan, stored, ctx, stored=True)
+        else:  # decode_metadata never throws, so doing it first changes no outcome
+            p1 = unmap(schema, decode_metadata(stored), ctx)
     except UnmapError as exc:
         raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
 
     body = utf8_decode(obj.body) if obj.body else ""
     body_ok, body_value = False, None
-    if body and js_trim(body) != "":
+    nonblank = bool(body) and js_trim(body) != ""
+    if nonblank:
         body_ok, body_value = try_json_parse(body)
 
     behavior = schema.behavior
@@ -341,18 +405,14 @@ def decode_record(
     else:
         h = p1
 
-    object_version = _object_version(schema, metadata)
+    object_version = _object_version(schema, decode_metadata_value(stored.get("_v")))
     # composeFullObjectFromWrite parses the body again (`body ? JSON.parse(body) : {}` for
     # body-only, JSON.parse of a non-blank body otherwise); reuse the parse from above.
-    if body:
-        body_json = _BodyJSON(nonblank=js_trim(body) != "", ok=body_ok, value=body_value)
-    else:
-        body_json = _BodyJSON(nonblank=False, ok=True, value={})
+    body_json = _BodyJSON(nonblank=nonblank, ok=body_ok, value=body_value) if body else _NO_BODY
     if mode == "exact":
         data = _compose_exact(schema, rid, h, body_json, ctx)
     else:
-        keep = _system_field_names(schema, obj, object_version)
-        data = _compose_clean(schema, rid, p1, h, body_json, ctx, keep)
+        data = _compose_clean(schema, rid, p1, h, body_json, ctx, obj, object_version)
     return to_json_compatible(_add_system_fields(schema, obj, object_version, data))
 
 
@@ -368,7 +428,7 @@ def _compose_exact(schema: ResourceSchema, rid: str, h: dict, body: _BodyJSON, c
 
     if behavior == "body-overflow":
         # handleGet already dropped `$overflow`, so the body is never unmapped here.
-        return _filter_internal(schema, _fixed({**u, "id": rid}))
+        return _public(schema, {**u, "id": rid})
 
     if behavior == "body-only":
         map_from_meta, plugin_from_meta = _body_only_maps(schema, h)
@@ -381,16 +441,16 @@ def _compose_exact(schema: ResourceSchema, rid: str, h: dict, body: _BodyJSON, c
             b = {}
         if any(not k.startswith("_") and k != "id" for k in b):
             return _fixed({**b, "id": rid})  # metadata ignored, `_` leftovers not filtered
-        return _filter_internal(schema, _fixed({**u, **b, "id": rid}))
+        return _public(schema, {**u, **b, "id": rid})
 
     if behavior == "user-managed" and body.nonblank and body.ok:
         try:
             b = unmap(schema, body.value, ctx, plugin_override=_plugin_map_from(h))
         except UnmapError:
             b = {}
-        return _filter_internal(schema, _fixed({**b, **u, "id": rid}))
+        return _public(schema, {**b, **u, "id": rid})
 
-    result = _filter_internal(schema, _fixed({**u, "id": rid}))
+    result = _public(schema, {**u, "id": rid})
     return _with_flags(result, h)
 
 
@@ -409,7 +469,8 @@ def _compose_clean(
     h: dict,
     body: _BodyJSON,
     ctx: DecodeContext,
-    system_fields: frozenset,
+    obj: RawObject,
+    object_version: Any,
 ) -> dict:
     """The recommended reader of §11: pass 1 only, body entries decoded once."""
     behavior = schema.behavior
@@ -424,8 +485,9 @@ def _compose_clean(
             raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
         if any(not k.startswith("_") and k != "id" for k in b):
             # Same layout as s3db.js; leftovers that get() overwrites keep their position.
-            return _filter_internal(schema, _fixed({**b, "id": rid}), system_fields)
-        return _filter_internal(schema, _fixed({**p1, **b, "id": rid}))
+            system_fields = _system_field_names(schema, obj, object_version)
+            return _public(schema, {**b, "id": rid}, system_fields)
+        return _public(schema, {**p1, **b, "id": rid})
 
     if behavior in ("user-managed", "body-overflow") and body.nonblank and body.ok:
         plugin_override = _plugin_map_from(h)
@@ -443,21 +505,27 @@ def _compose_clean(
             decoded = unmap(schema, short, ctx, plugin_override=plugin_override) if short else {}
         except UnmapError as exc:
             raise DecodeError(schema.name, rid, exc.field, exc.reason) from None
-        return _filter_internal(schema, _fixed({**decoded, **other, **p1, "id": rid}))
+        return _public(schema, {**decoded, **other, **p1, "id": rid})
 
-    return _with_flags(_filter_internal(schema, _fixed({**p1, "id": rid})), h)
+    return _with_flags(_public(schema, {**p1, "id": rid}), h)
 
 
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    dt = dt.astimezone(timezone.utc)
+    if dt.tzinfo is not timezone.utc:  # astimezone(utc) of a UTC datetime changes nothing
+        dt = dt.astimezone(timezone.utc)
+    if dt.year >= 1000:  # what strftime prints, without its cost (it does not pad years < 1000)
+        return (
+            f"{dt.year}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+            f"{dt.microsecond // 1000:03d}Z"
+        )
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def _object_version(schema: ResourceSchema, metadata: dict) -> Any:
-    """The object's `_v` without its leading 'v' (the resource version when missing)."""
-    raw_version = metadata.get("_v")
+def _object_version(schema: ResourceSchema, raw_version: Any) -> Any:
+    """The object's `_v` (transport-decoded) without its leading 'v' (the resource version
+    when missing)."""
     if not truthy(raw_version):
         raw_version = schema.version
     return raw_version[1:] if type(raw_version) is str and raw_version.startswith("v") else raw_version
@@ -491,7 +559,11 @@ def _add_system_fields(schema: ResourceSchema, obj: RawObject, object_version: A
         data["_expiresAt"] = extra["expiration"]
     data["_definitionHash"] = schema.definition_hash
     if object_version != schema.version:  # always true for "v<n>" objects: see SPEC §8
-        data = {**data, "_v": schema.version, "_originalVersion": object_version, "_versionMapped": True}
+        # `data` is the composer's fresh dict: updating "_v" in place keeps its position,
+        # as the copy `{**data, "_v": …}` did
+        data["_v"] = schema.version
+        data["_originalVersion"] = object_version
+        data["_versionMapped"] = True
     return data
 
 
@@ -518,13 +590,18 @@ def to_json_compatible(value: Any) -> Any:
                 return int(number_to_string(value))
         return value
     if t is dict:
-        return {
-            k: to_json_compatible(value[k])
-            for k in js_keys(value)
-            if value[k] is not UNDEFINED and not callable(value[k])
-        }
+        out = {}
+        for k in js_keys(value):
+            v = value[k]
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                out[k] = v  # JSON-ready as it is: the first case above, without the call
+            elif v is not UNDEFINED and not callable(v):
+                out[k] = to_json_compatible(v)
+        return out
     if t is list or t is tuple:
-        return [None if v is UNDEFINED else to_json_compatible(v) for v in value]
+        # strings (the usual items) are JSON-ready as they are
+        return [v if type(v) is str else None if v is UNDEFINED else to_json_compatible(v) for v in value]
     if value is UNDEFINED:
         return None
     if isinstance(value, datetime):

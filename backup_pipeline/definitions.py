@@ -1,0 +1,44 @@
+"""The Dagster code location: `dagster dev -w dagster_workspace.yaml` serves it.
+
+Configured from the environment, with the embedded default when nothing is set:
+  S3DB_SOURCE            s3db.js connection string      (default: the demo database ./demo/db)
+  S3DB_PASSPHRASE        s3db.js secrets passphrase     (optional)
+  BACKUP_REPO            repositories, comma-separated  (default: ./demo/backups)
+  BACKUP_REPO_PASSPHRASE client-side encryption         (optional)
+The s3db.js resources are discovered from the source's s3db.json when the code location
+loads: a new resource appears on reload.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from .defs.assets import build_manifest_asset, build_resource_asset
+from .defs.checks import build_resource_checks
+from .defs.jobs import backup_job, backup_schedule, restore_job, retention_job, retention_sensor
+from .defs.resources import BackupRepository, RetentionSettings, S3dbSource, default_repo, default_source
+
+
+def _env(name: str) -> dg.EnvVar | None:
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def build_definitions(source: str | None = None, repos: list[str] | None = None, **repo_options) -> dg.Definitions:
+    source = source or os.environ.get("S3DB_SOURCE") or default_source()
+    repos = repos or [r for r in os.environ.get("BACKUP_REPO", "").split(",") if r] or [default_repo()]
+    s3db = S3dbSource(connection=source, passphrase=_env("S3DB_PASSPHRASE"))
+    backup_repo = BackupRepository(repos=repos, repo_passphrase=_env("BACKUP_REPO_PASSPHRASE"), **repo_options)
+    resources = s3db.open().list_resources()
+    return dg.Definitions(
+        assets=[build_resource_asset(r) for r in resources] + [build_manifest_asset(resources)],
+        asset_checks=[build_resource_checks(r) for r in resources],
+        jobs=[backup_job, retention_job, restore_job],
+        schedules=[backup_schedule],
+        sensors=[retention_sensor],
+        resources={"s3db": s3db, "backup_repo": backup_repo, "retention": RetentionSettings()},
+    )
+
+
+defs = build_definitions()

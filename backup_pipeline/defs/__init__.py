@@ -1,0 +1,1 @@
+"""Dagster definitions (a module per concern): resources, assets, checks, jobs."""

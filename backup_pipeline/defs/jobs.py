@@ -1,0 +1,87 @@
+"""Jobs around the backups: the daily backup job and its schedule, GFS retention started by a
+sensor on each committed manifest, and restore with config."""
+
+
+from typing import Optional
+
+import dagster as dg
+
+from .assets import GROUP, MANIFEST_KEY
+from .resources import BackupRepository, RetentionSettings
+
+backup_job = dg.define_asset_job(
+    "s3db_backup_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Back up every s3db.js resource for a day and commit the backup (manifest last).",
+)
+backup_schedule = dg.build_schedule_from_partitioned_job(backup_job, hour_of_day=2, name="s3db_backup_daily")
+
+
+class RetentionConfig(dg.Config):
+    dry_run: bool = True  # decide and report only; set false to delete
+
+
+@dg.op(description="Apply the GFS retention policy: every backup kept or removed, with its reasons.")
+def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, backup_repo: BackupRepository,
+                    retention: RetentionSettings) -> dg.Output:
+    from ..api import Backups
+
+    with Backups(None, backup_repo.open()) as b:
+        decisions = b.cleanup(retention.policy(), apply=not config.dry_run)
+    rows = [f"| {d.id} | {d.action} | {', '.join(d.reasons)} |" for d in decisions]
+    for d in decisions:
+        context.log.info(f"{d.action:<6} {d.id}: {', '.join(d.reasons)}")
+    removed = [d.id for d in decisions if d.action == "remove"]
+    return dg.Output(None, metadata={
+        "dry_run": config.dry_run,
+        "kept": dg.MetadataValue.int(len(decisions) - len(removed)),
+        "removed" if not config.dry_run else "would_remove": dg.MetadataValue.int(len(removed)),
+        "decisions": dg.MetadataValue.md("| backup | action | why |\n|---|---|---|\n" + "\n".join(rows)),
+    })
+
+
+@dg.job(description="GFS retention over the backup repository (dry run unless configured otherwise).")
+def retention_job():
+    apply_retention()
+
+
+@dg.asset_sensor(asset_key=MANIFEST_KEY, job=retention_job, name="retention_after_backup",
+                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="Starts the retention job once per newly committed backup manifest.")
+def retention_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    # asset_sensor keeps the cursor (the last materialization seen): each manifest triggers one
+    # run, and run_key makes a repeated evaluation of the same event a no-op.
+    yield dg.RunRequest(run_key=f"retention-{asset_event.run_id}-{asset_event.timestamp}",
+                        tags={"backup_pipeline/manifest_partition": asset_event.dagster_event.partition or ""})
+
+
+class RestoreConfig(dg.Config):
+    backup_id: str
+    target: str  # s3db.js connection string of the target database
+    resources: Optional[list[str]] = None
+    mode: str = "safe"  # safe | replace | merge | skip
+    dry_run: bool = False
+
+
+@dg.op(description="Restore the state at a backup into a target database (chain replayed, partitions, "
+                   "sequences, s3db.json merged).")
+def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
+    from ..api import Backups
+
+    with Backups(None, backup_repo.open()) as b:
+        report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode,
+                           dry_run=config.dry_run).as_json()
+    for name, r in report["resources"].items():
+        context.log.info(f"{name}: wrote {r['written']}, deleted {r['deleted']}, partition refs {r['partition_refs']}")
+    return dg.Output(None, metadata={
+        "backup_id": config.backup_id, "target": report["target"], "mode": config.mode, "dry_run": config.dry_run,
+        "chain": " -> ".join(report["chain"]),
+        "written": dg.MetadataValue.int(report["totals"]["written"]),
+        "deleted": dg.MetadataValue.int(report["totals"]["deleted"]),
+        "per_resource": dg.MetadataValue.json(report["resources"]),
+    })
+
+
+@dg.job(description="Restore a backup into a target s3db.js database (config: backup_id, target, resources, mode).")
+def restore_job():
+    restore_backup()

@@ -1,0 +1,151 @@
+"""A backup built in steps, one resource at a time, committed later: what Dagster runs (each
+resource is its own asset, possibly in its own process; the manifest asset commits).
+
+The first step of a backup writes its plan (`plan.json`: id, type, parent, the source's
+s3db.json snapshot) create-only, so every step of the same backup agrees on type and parent.
+Each resource step leaves `RESOURCE.stage.json` next to its files (what the manifest will
+record); commit reads them all and writes the manifest last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import orjson
+
+from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from ..repository import Repository
+from ..store import Store
+from .backup import BackupRequest, BackupRun, source_identity
+from .catalog import complete_manifests
+
+PLAN = "plan.json"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class TypePolicy:
+    """Which type a scheduled backup is: full on `full_weekday` (or every day with "daily"),
+    or when there is no parent; incremental otherwise. `force` overrides (run config)."""
+
+    full_weekday: str = "sunday"
+    force: str | None = None  # "full" | "incremental" | None
+
+    def decide(self, day: date, has_parent: bool) -> str:
+        if self.force:
+            if self.force not in ("full", "incremental"):
+                raise UsageError(f"backup type {self.force!r}: choose full or incremental")
+            return self.force if (self.force == "full" or has_parent) else "full"
+        if self.full_weekday == "daily" or not has_parent:
+            return "full"
+        if self.full_weekday not in WEEKDAYS:
+            raise UsageError(f"full_weekday {self.full_weekday!r}: a weekday name or 'daily'")
+        return "full" if WEEKDAYS[day.weekday()] == self.full_weekday else "incremental"
+
+
+def partition_backup_id(kind: str, day: date, source: str) -> str:
+    """Deterministic per (source, day, type), so every step of a partition finds the same folder."""
+    tag = hashlib.sha256(source.encode()).hexdigest()[:4]
+    return f"{'full' if kind == 'full' else 'incr'}-{day.isoformat()}T000000Z-{tag}"
+
+
+class StagedBackup:
+    def __init__(self, store: Store, repo: Repository, plan: dict, request: BackupRequest):
+        self.store, self.repo, self.plan = store, repo, plan
+        self.backup_id = plan["id"]
+        parent = repo.read_manifest(plan["parent"]) if plan.get("parent") else None
+        if plan.get("parent") and parent is None:
+            raise IntegrityError(f"backup {self.backup_id}: its parent {plan['parent']} is missing or incomplete")
+        request.type = plan["type"]
+        self.run = BackupRun(store, repo, request, parent=parent)
+
+    @classmethod
+    def for_day(cls, store: Store, repo: Repository, day: date, policy: TypePolicy,
+                request: BackupRequest | None = None) -> "StagedBackup":
+        request = request or BackupRequest()
+        source = source_identity(store)
+        for kind in ("full", "incremental"):  # an existing plan for this day wins
+            bid = partition_backup_id(kind, day, source)
+            plan = _read_plan(repo, bid)
+            if plan is not None:
+                return cls(store, repo, plan, request)
+        day_start = f"{day.isoformat()}T00:00:00.000Z"
+        earlier = [m for m in complete_manifests(repo, source) if m["startedAt"] < day_start]
+        parent = earlier[-1] if earlier else None
+        kind = policy.decide(day, parent is not None)
+        bid = partition_backup_id(kind, day, source)
+        # A partition's backup is dated by its day (its logical time), not by when it ran: so a
+        # backfill orders and retains by day, and finds as parent the newest backup before it.
+        plan = {"id": bid, "type": kind, "parent": parent["id"] if (parent and kind == "incremental") else None,
+                "day": day.isoformat(), "startedAt": day_start, "createdAt": datetime.now(timezone.utc).isoformat(),
+                "source": source, "database": store.read_database_json(),
+                "compression": request.compression}
+        if repo.read_manifest(bid) is None:
+            with repo.create_file(bid, PLAN) as f:
+                f.write(orjson.dumps(plan, option=orjson.OPT_INDENT_2))
+        return cls(store, repo, _read_plan(repo, bid) or plan, request)
+
+    @classmethod
+    def existing_for_day(cls, store: Store, repo: Repository, day: date) -> "StagedBackup | None":
+        """The day's backup if a step already planned it (checks read, never plan)."""
+        source = source_identity(store)
+        for kind in ("full", "incremental"):
+            plan = _read_plan(repo, partition_backup_id(kind, day, source))
+            if plan is not None:
+                return cls(store, repo, plan, BackupRequest(compression=plan.get("compression", "gzip")))
+        return None
+
+    def stage_info(self, resource: str) -> dict | None:
+        return self.staged().get(resource)
+
+    @property
+    def resources(self) -> list[str]:
+        return list(self.plan["database"].get("resources", {}))
+
+    def committed(self) -> dict | None:
+        return self.repo.read_manifest(self.backup_id)
+
+    def stage_resource(self, name: str) -> dict:
+        if self.committed() is not None:
+            raise ConflictError(f"backup {self.backup_id} is already committed; a committed backup is never "
+                                "rewritten (materialize another partition, or remove it with cleanup)")
+        if name not in self.resources:
+            raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
+        try:
+            result = self.run._backup_resource(self.backup_id, name, self.plan["database"]).as_json()
+        finally:
+            self.run.encoder.close()
+        with self.repo.create_file(self.backup_id, f"{name}.stage.json") as f:
+            f.write(orjson.dumps(result))
+        return result
+
+    def staged(self) -> dict[str, dict]:
+        out = {}
+        names = set(self.repo.file_names(self.backup_id))
+        for name in self.resources:
+            if f"{name}.stage.json" in names:
+                with self.repo.open_file(self.backup_id, f"{name}.stage.json") as f:
+                    out[name] = orjson.loads(f.read())
+        return out
+
+    def commit(self, require_all: bool = True) -> dict:
+        staged = self.staged()
+        missing = [r for r in self.resources if r not in staged]
+        if require_all and missing:
+            raise IntegrityError(f"backup {self.backup_id} cannot be committed: resource(s) {', '.join(missing)} "
+                                 "were not backed up (their step failed or did not run)")
+        started = datetime.fromisoformat(self.plan["startedAt"])
+        manifest = self.run.build_manifest(self.backup_id, started, self.plan["database"], staged)
+        manifest["partition"] = self.plan["day"]
+        manifest["createdAt"] = self.plan.get("createdAt")
+        return self.run.commit(self.backup_id, manifest)
+
+
+def _read_plan(repo: Repository, backup_id: str) -> dict | None:
+    try:
+        with repo.open_file(backup_id, PLAN) as f:
+            return orjson.loads(f.read())
+    except NotFound:
+        return None
