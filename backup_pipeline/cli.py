@@ -315,6 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _storage_error(exc: Exception) -> str | None:
+    """A one-line message for an S3 or network error (credentials, permissions, endpoint)."""
+    module = type(exc).__module__ or ""
+    if not (module.startswith(("obstore", "botocore", "boto3")) or isinstance(exc, (ConnectionError, TimeoutError))):
+        return None
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = ""
+    low = str(exc).lower()
+    if "signaturedoesnotmatch" in low or "invalidaccesskeyid" in low or "403" in low or "forbidden" in low:
+        hint = " (check the access key and secret: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the connection string)"
+    elif "connect" in low or "dns" in low:
+        hint = " (check the endpoint: AWS_ENDPOINT_URL or --endpoint-url)"
+    return f"storage error: {text[:400]}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -323,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     except BackupPipelineError as exc:
         print(f"backup-pipeline: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001
+        storage = _storage_error(exc)
+        if storage is None:
+            raise
+        print(f"backup-pipeline: error: {storage}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `backup-pipeline inspect ... | head`: the reader left, which is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -101,3 +101,14 @@ def test_cleanup_dry_run_then_apply(tmp_path):
     assert len(orjson.loads(cli("list", "--repo", repo, "--json").stdout)) == 3
     cli("cleanup", "--repo", repo, "--keep-last", "1", "--apply")
     assert [b["id"] for b in orjson.loads(cli("list", "--repo", repo, "--json").stdout)] == [ids[2]]
+
+
+def test_wrong_secret_is_refused_by_seaweedfs_with_a_clear_message(seaweedfs_server, bucket_name, tmp_path):
+    """moto accepts any signature; SeaweedFS checks it, so this is where credentials are tested."""
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    src = copy_fs_db(tmp_path / "src")
+    env = {**aws_env(seaweedfs_server), "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    proc = cli("backup", "--source", f"file://{src}", "--repo", f"s3://{bucket_name}/b", env=env, check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.decode()
+    assert "storage error" in err and "check the access key" in err and "Traceback" not in err
