@@ -151,6 +151,9 @@ def number_to_string(x: Any) -> str:
         if -MAX_SAFE <= x <= MAX_SAFE:
             return str(x)
         x = float(x)
+    elif type(x) is float and x.is_integer() and -MAX_SAFE <= x <= MAX_SAFE:
+        # doubles are exact integers here, and JS prints their digits (-0 as "0")
+        return str(int(x))
     if x != x:
         return "NaN"
     if x == math.inf:
@@ -315,14 +318,22 @@ def _js_int(s: str) -> Any:
 
 
 _decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_js_int)
+_scan_once = _decoder.scan_once
+_skip_ws = json.decoder.WHITESPACE.match
 
 
 def try_json_parse(text: str) -> tuple[bool, Any]:
     """`JSON.parse(text)` inside s3db.js's tryFn: (ok, value)."""
+    # _decoder.decode(text) without its two Python-level frames: skip whitespace, scan one
+    # value (StopIteration: none there, which decode reports as a ValueError), then only
+    # whitespace may follow.
     try:
-        return True, _decoder.decode(text)
-    except (ValueError, RecursionError):
+        value, end = _scan_once(text, _skip_ws(text, 0).end())
+    except (StopIteration, ValueError, RecursionError):
         return False, None
+    if _skip_ws(text, end).end() != len(text):
+        return False, None
+    return True, value
 
 
 # --- dates --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from .transport import decompress_text, node_base64_decode
 ARRAY_SEPARATOR = "|"
 
 
-@dataclass
+@dataclass(slots=True)
 class DecodeContext:
     """Per-record state shared by the decoders."""
 

@@ -9,10 +9,15 @@ from functools import lru_cache
 def record_id_from_key(key: str) -> str | None:
     """Text after `id=` in the first `/`-segment starting with `id=` (None if there is none):
     `resource=users/data/id=u1` -> `u1`; also works for partition reference keys."""
-    for part in key.split("/"):
-        if part.startswith("id="):
-            return part[3:]
-    return None
+    # The first segment starting with "id=" is the key's start or follows the first "/id=".
+    if key.startswith("id="):
+        start = 3
+    else:
+        start = key.find("/id=") + 4
+        if start == 3:
+            return None
+    end = key.find("/", start)
+    return key[start:] if end < 0 else key[start:end]
 
 
 def data_key(resource: str, record_id: str) -> str:

@@ -44,6 +44,7 @@ SYSTEM_FIELDS = (
 )
 
 _MISSING = object()
+_EMPTY: dict = {}  # read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,9 @@ def unmap(
     return _unmap_generic(schema, obj, ctx, map_override, plugin_override)
 
 
-def _unmap_generic(schema: ResourceSchema, obj: Any, ctx: DecodeContext, map_override: Any, plugin_override: Any) -> dict:
+def _unmap_generic(
+    schema: ResourceSchema, obj: Any, ctx: DecodeContext, map_override: Any, plugin_override: Any
+) -> dict:
     try:
         entries = entries_of(obj)
     except JSError as exc:
@@ -515,11 +518,10 @@ def _iso(dt: datetime) -> str:
         dt = dt.replace(tzinfo=timezone.utc)
     if dt.tzinfo is not timezone.utc:  # astimezone(utc) of a UTC datetime changes nothing
         dt = dt.astimezone(timezone.utc)
-    if dt.year >= 1000:  # what strftime prints, without its cost (it does not pad years < 1000)
-        return (
-            f"{dt.year}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
-            f"{dt.microsecond // 1000:03d}Z"
-        )
+    if dt.year >= 1000:
+        # the same text as strftime below (which does not pad years < 1000), in half the time;
+        # a UTC datetime's isoformat ends in "+00:00"
+        return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -546,7 +548,7 @@ def _system_field_names(schema: ResourceSchema, obj: RawObject, object_version: 
 def _add_system_fields(schema: ResourceSchema, obj: RawObject, object_version: Any, data: dict) -> dict:
     """What get() adds after composing (SPEC §8), in its order."""
     length = len(obj.body)
-    extra = obj.extra or {}
+    extra = obj.extra or _EMPTY
     data["_contentLength"] = length
     data["_lastModified"] = obj.last_modified if obj.last_modified is not None else UNDEFINED
     data["_hasContent"] = length > 0
@@ -589,19 +591,31 @@ def to_json_compatible(value: Any) -> Any:
             if abs(value) < 1e21:  # the digits JS prints (2**60 -> 1152921504606847000)
                 return int(number_to_string(value))
         return value
+    # Containers inline the two commonest cases of this function for their items, without
+    # the call: JSON-ready scalars, and floats in the safe integer range (finite, not NaN).
     if t is dict:
         out = {}
         for k in js_keys(value):
             v = value[k]
             tv = type(v)
             if tv is str or tv is int or tv is bool or v is None:
-                out[k] = v  # JSON-ready as it is: the first case above, without the call
+                out[k] = v
+            elif tv is float and -MAX_SAFE <= v <= MAX_SAFE:
+                out[k] = int(v) if v.is_integer() else v
             elif v is not UNDEFINED and not callable(v):
                 out[k] = to_json_compatible(v)
         return out
     if t is list or t is tuple:
-        # strings (the usual items) are JSON-ready as they are
-        return [v if type(v) is str else None if v is UNDEFINED else to_json_compatible(v) for v in value]
+        items = []
+        for v in value:
+            tv = type(v)
+            if tv is str or tv is int or tv is bool or v is None:
+                items.append(v)
+            elif tv is float and -MAX_SAFE <= v <= MAX_SAFE:
+                items.append(int(v) if v.is_integer() else v)
+            else:
+                items.append(None if v is UNDEFINED else to_json_compatible(v))
+        return items
     if value is UNDEFINED:
         return None
     if isinstance(value, datetime):
