@@ -1,5 +1,29 @@
 """DuckDB over backups in place: a connection that reads the repository's files (local or S3,
-offline: the httpfs extension comes from the `duckdb-ext-httpfs` package, never downloaded)."""
+offline: the httpfs extension comes from the `duckdb-ext-httpfs` package, never downloaded),
+and views over them.
+
+    con = connect(repo)
+    create_views(con, repo)                    # latest complete backup
+    con.sql("SELECT status, count(*) FROM users__state GROUP BY 1")
+
+Views (`create_views`):
+- `<resource>__backup`: the lines of one backup file (records and tombstones) with typed
+  columns, plus `_backup_id`;
+- `<resource>__state`: the resource as a restore of that backup id would leave it: the lines of
+  its chain from the resource's last full snapshot on, the newest line per id winning,
+  tombstoned ids removed; `_backup_id` says which backup the row comes from;
+- `backups` (one row per complete backup, read from the manifests in place, with a
+  `resources` map of per-resource counts) and `backup_resources` (one row per backup and
+  resource).
+
+Columns are those of the Parquet mirror (`backup_pipeline.parquet.arrow_schema`: `id`, the
+attributes typed from the s3db schema, `_deleted`, `_lastModified`, `_etag`, `_contentLength`,
+`_mimeType`, `_originalVersion`) minus `_extra`. From JSONL every column is read as JSON and
+converted with DuckDB's lenient `json_transform` (a value that does not fit its type is NULL,
+as Athena's JSON SerDe does; strings are kept as is and other values as their JSON text in
+string columns), so one odd line never stops a scan. `source="parquet"` reads the
+RESOURCE.parquet mirrors instead (all columns, `_extra` too).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +31,8 @@ import os
 from pathlib import Path
 
 import duckdb
+import orjson
+import pyarrow as pa
 
 
 def connect(repo=None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -63,3 +89,172 @@ def _q(text: str) -> str:
 
 def local_path(path: str) -> str:
     return str(Path(path).resolve())
+
+
+# -- views --------------------------------------------------------------------------------
+READ_OPTIONS = "format='newline_delimited', compression='auto_detect', maximum_object_size=268435456"
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """DuckDB type of an Arrow column type of the Parquet mirror schema."""
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f"{quote_ident(t.field(i).name)} {duckdb_type(t.field(i).type)}"
+                                     for i in range(t.num_fields)) + ")"
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    return _SCALARS[t]
+
+
+_SCALARS = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN",
+            pa.timestamp("ms", tz="UTC"): "TIMESTAMPTZ", pa.date32(): "DATE"}
+
+
+def json_structure(t: pa.DataType):
+    """The `json_transform` structure that turns a JSON value into the column's type."""
+    if pa.types.is_struct(t):
+        return {t.field(i).name: json_structure(t.field(i).type) for i in range(t.num_fields)}
+    if pa.types.is_list(t):
+        return [json_structure(t.value_type)]
+    return _SCALARS[t]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + _q(text) + "'"
+
+
+def jsonl_select(url: str, schema: pa.Schema) -> str:
+    """SELECT of one JSONL backup file with the columns of `schema` (minus `_extra`)."""
+    from .parquet import DELETED, EXTRA, ID
+
+    fields = [f for f in schema if f.name != EXTRA]
+    columns = ", ".join(f"{_lit(f.name)}: {_lit('VARCHAR' if f.name == ID else 'JSON')}" for f in fields)
+    exprs = []
+    for f in fields:
+        col = quote_ident(f.name)
+        if f.name == ID:
+            exprs.append(col)
+            continue
+        expr = f"json_transform({col}, {_lit(orjson.dumps(json_structure(f.type)).decode())})"
+        if f.name == DELETED:
+            expr = f"coalesce({expr}, false)"
+        exprs.append(f"{expr} AS {col}")
+    return f"SELECT {', '.join(exprs)} FROM read_json({_lit(url)}, {READ_OPTIONS}, columns={{{columns}}})"
+
+
+def _check_readable(repo, backup_id: str, entry: dict) -> None:
+    from .errors import UsageError
+    from .repository.encrypted import is_encrypted
+
+    if is_encrypted(repo):
+        raise UsageError(f"repository {repo.url} is encrypted (client-side): DuckDB cannot read its files in place; "
+                         "restore or decrypt them first")
+    if entry.get("compression") == "brotli":
+        raise UsageError(f"{file_url(repo, backup_id, entry['file'])}: DuckDB cannot read brotli; "
+                         "back up with --compression gzip, zstd or none to query in place")
+
+
+def _file_select(repo, backup_id: str, resource: str, entry: dict, schema: pa.Schema, source: str) -> str:
+    if source == "parquet":
+        from .parquet import mirror_name
+
+        name = (entry.get("parquet") or {}).get("file") or mirror_name(entry)
+        return f"SELECT * FROM read_parquet({_lit(file_url(repo, backup_id, name))})"
+    _check_readable(repo, backup_id, entry)
+    return jsonl_select(file_url(repo, backup_id, entry["file"]), schema)
+
+
+def state_sql(repo, manifest: dict, resource: str, schema: pa.Schema, source: str = "jsonl") -> str:
+    """The state of `resource` at the backup `manifest`: the chain's lines from the resource's
+    last snapshot on, newest line per id wins, tombstoned ids removed."""
+    from .engine.restore import resource_chain
+
+    chain = list(reversed(resource_chain(repo, manifest, resource)))  # oldest (the snapshot) first
+    parts = []
+    for rank, m in enumerate(chain):
+        inner = _file_select(repo, m["id"], resource, m["resources"][resource], schema, source)
+        parts.append(f"SELECT *, {rank} AS _rank, {_lit(m['id'])} AS _backup_id FROM ({inner})")
+    lines = " UNION ALL BY NAME ".join(parts)
+    return (f"SELECT * EXCLUDE (_rank, _rn) FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY _rank DESC) AS _rn "
+            f"FROM ({lines})) WHERE _rn = 1 AND NOT coalesce(\"_deleted\", false)")
+
+
+def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None = None,
+                 resource: str | list[str] | None = None, state: bool = True, source: str = "jsonl") -> list[str]:
+    """Create `<resource>__backup`, `<resource>__state` (unless state=False), `backups` and
+    `backup_resources` views on `con` (made by `connect(repo)`) over the repository's files in
+    place. backup_id: which backup (default: the latest complete one); resource: one name or a
+    list (default: every resource of that backup); source: "jsonl" (the backup files) or
+    "parquet" (the RESOURCE.parquet mirrors). Returns the names of the views created."""
+    from .engine.catalog import complete_manifests
+    from .errors import NotFound, UsageError
+    from .parquet import arrow_schema, resource_attributes
+
+    if source not in ("jsonl", "parquet"):
+        raise UsageError(f"source {source!r}: choose jsonl or parquet")
+    manifests = complete_manifests(repo)
+    if backup_id is None:
+        if not manifests:
+            raise NotFound(f"no complete backup in {repo.url}")
+        manifest = manifests[-1]
+    else:
+        manifest = next((m for m in manifests if m["id"] == backup_id), None)
+        if manifest is None:
+            raise NotFound(f"backup {backup_id} is not a complete backup of {repo.url}")
+    held = list(manifest["resources"])
+    chosen = held if resource is None else ([resource] if isinstance(resource, str) else list(resource))
+    missing = [r for r in chosen if r not in held]
+    if missing:
+        raise NotFound(f"backup {manifest['id']} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(held)}")
+    created = []
+    for name in chosen:
+        schema = arrow_schema(resource_attributes(manifest, name))
+        select = _file_select(repo, manifest["id"], name, manifest["resources"][name], schema, source)
+        view = f"{name}__backup"
+        con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS SELECT *, {_lit(manifest['id'])} AS _backup_id FROM ({select})")
+        created.append(view)
+        if state:
+            view = f"{name}__state"
+            con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS {state_sql(repo, manifest, name, schema, source)}")
+            created.append(view)
+    created += _create_backups_views(con, repo, manifests)
+    return created
+
+
+_MANIFEST_COLUMNS = (
+    "{'id': 'VARCHAR', 'type': 'VARCHAR', 'parent': 'VARCHAR', 'chain': 'VARCHAR[]', "
+    "'source': 'STRUCT(url VARCHAR)', 'startedAt': 'TIMESTAMPTZ', 'finishedAt': 'TIMESTAMPTZ', "
+    "'compression': 'VARCHAR', 'selective': 'BOOLEAN', "
+    "'totals': 'STRUCT(records BIGINT, tombstones BIGINT, bytes BIGINT)', "
+    "'resources': 'MAP(VARCHAR, STRUCT(records BIGINT, tombstones BIGINT, unchanged BIGINT, fetched BIGINT, "
+    "snapshot BOOLEAN, file VARCHAR, compression VARCHAR, lines BIGINT, bytes BIGINT, "
+    "parquet STRUCT(file VARCHAR, \"rows\" BIGINT, bytes BIGINT)))'}"
+)
+
+
+def _create_backups_views(con: duckdb.DuckDBPyConnection, repo, manifests: list[dict]) -> list[str]:
+    from .repository import MANIFEST_NAME
+
+    if not manifests:
+        con.execute("CREATE OR REPLACE VIEW backups AS SELECT NULL::VARCHAR AS id WHERE false")
+        con.execute("CREATE OR REPLACE VIEW backup_resources AS SELECT NULL::VARCHAR AS backup_id WHERE false")
+        return ["backups", "backup_resources"]
+    urls = "[" + ", ".join(_lit(file_url(repo, m["id"], MANIFEST_NAME)) for m in manifests) + "]"
+    con.execute(f"""CREATE OR REPLACE VIEW backups AS
+        SELECT id, type, parent, source.url AS source, startedAt AS started_at, finishedAt AS finished_at,
+               compression, selective, totals.records AS records, totals.tombstones AS tombstones,
+               totals.bytes AS bytes, len(chain) AS chain_length, chain, resources
+        FROM read_json({urls}, format='auto', records=true, maximum_object_size=268435456,
+                       columns={_MANIFEST_COLUMNS})
+        ORDER BY started_at, id""")
+    con.execute("""CREATE OR REPLACE VIEW backup_resources AS
+        SELECT b.id AS backup_id, b.type, b.started_at, e.key AS resource, e.value.records AS records,
+               e.value.tombstones AS tombstones, e.value.unchanged AS unchanged, e.value.snapshot AS snapshot,
+               e.value.lines AS lines, e.value.bytes AS bytes, e.value.compression AS compression,
+               e.value.parquet.bytes AS parquet_bytes
+        FROM backups b, unnest(map_entries(b.resources)) AS t(e)
+        ORDER BY b.started_at, b.id, resource""")
+    return ["backups", "backup_resources"]

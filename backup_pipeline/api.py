@@ -67,7 +67,7 @@ class Backups:
     def _backup_unlocked(self, type: str = "full", *, resources: list[str] | None = None, exclude: list[str] | None = None,
                compression: str = "gzip", verify: bool = True, decrypt_secrets: bool = False,
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
-               backup_id: str | None = None) -> dict:
+               backup_id: str | None = None, parquet: bool = False, workers: int | None = None) -> dict:
         if type not in ("full", "incremental"):
             from .errors import UsageError
 
@@ -85,7 +85,7 @@ class Backups:
         request = BackupRequest(
             type=type, resources=resources, exclude=exclude, compression=compression, verify=verify,
             passphrase=self.passphrase, decrypt_secrets=decrypt_secrets, skip_corrupt=skip_corrupt,
-            backup_id=backup_id,
+            backup_id=backup_id, parquet=parquet, workers=workers,
         )
         return BackupRun(self.store, self.repo, request, progress, parent=parent).run()
 

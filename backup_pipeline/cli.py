@@ -9,6 +9,7 @@ import sys
 import orjson
 
 from . import __version__
+from .cli_athena import add_athena_parser
 from .cli_cleanup import add_cleanup_parser
 from .cli_repo import add_repo_options, open_repo
 from .errors import BackupPipelineError
@@ -134,6 +135,7 @@ def _add_backup(sub) -> None:
     p.add_argument("--resource", action="append", metavar="NAME", help="only this resource (repeatable)")
     p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
     p.add_argument("--compression", choices=["gzip", "zstd", "brotli", "none"], default="gzip")
+    p.add_argument("--parquet", action="store_true", help="also write a typed Parquet mirror RESOURCE.parquet")
     p.add_argument("--no-verify", action="store_true", help="skip re-reading the files before committing")
     p.add_argument("--decrypt-secrets", action="store_true",
                    help="decrypt secret fields in the decoded view (needs --passphrase); raw objects stay encrypted")
@@ -164,7 +166,7 @@ def cmd_backup(args) -> int:
         manifest = b.backup(
             args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
             verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
-            full_if_no_parent=args.full_if_no_parent, progress=progress,
+            full_if_no_parent=args.full_if_no_parent, progress=progress, parquet=args.parquet,
         )
     summary = {
         "id": manifest["id"], "type": manifest["type"], "parent": manifest["parent"],
@@ -310,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog(sub)
     add_cleanup_parser(sub)
     _add_copy(sub)
+    add_athena_parser(sub)
     _add_inspect(sub)
     _add_demo(sub)
     return parser

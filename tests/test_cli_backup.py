@@ -86,3 +86,19 @@ def test_interrupted_backup_is_never_complete_and_the_next_one_succeeds(tmp_path
     out = orjson.loads(cli("backup", "--source", f"file://{tmp_path / 'db'}", "--repo", repo, "--type", "incremental",
                            "--full-if-no-parent", "--json").stdout)
     assert out["type"] == "full" and out["resources"]["items"]["records"] == 30_000
+
+
+def test_parquet_mirror_is_recorded_and_verified(tmp_path):
+    src = copy_fs_db(tmp_path / "src")
+    repo = tmp_path / "repo"
+    out = orjson.loads(cli("backup", "--source", f"file://{src}", "--repo", repo, "--parquet", "--json").stdout)
+    manifest = orjson.loads((repo / out["id"] / "s3db.json").read_bytes())
+    mirror = manifest["resources"]["users"]["parquet"]
+    assert mirror["rows"] == 4 and mirror["file"] == "users.parquet" and len(mirror["sha256"]) == 64
+    assert orjson.loads(cli("verify", out["id"], "--repo", repo, "--json").stdout)["files"] == 30
+    f = repo / out["id"] / "users.parquet"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    bad = cli("verify", out["id"], "--repo", repo, check=False)
+    assert bad.returncode == 4 and b"users.parquet: sha256" in bad.stderr

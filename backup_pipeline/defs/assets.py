@@ -30,7 +30,8 @@ def staged_backup(context, s3db: S3dbSource, backup_repo: BackupRepository, type
     day = date.fromisoformat(context.partition_key)
     forced = type_override or context.run.tags.get("backup_pipeline/type")
     request = BackupRequest(compression=backup_repo.compression, passphrase=s3db.passphrase,
-                            decrypt_secrets=s3db.decrypt_secrets, workers=backup_repo.workers)
+                            decrypt_secrets=s3db.decrypt_secrets, workers=backup_repo.workers,
+                            parquet=backup_repo.parquet)
     return StagedBackup.for_day(s3db.open(), backup_repo.open(), day,
                                 TypePolicy(full_weekday=backup_repo.full_weekday, force=forced), request)
 
@@ -62,6 +63,7 @@ def build_resource_asset(resource: str) -> dg.AssetsDefinition:
             "bytes": dg.MetadataValue.int(result["bytes"]),
             "sha256": result["sha256"],
             "file": dg.MetadataValue.path(staged.repo.describe(staged.backup_id, result["file"])),
+            "parquet_rows": dg.MetadataValue.int((result.get("parquet") or {}).get("rows", -1)),
             "records_per_second": dg.MetadataValue.float(round((result["fetched"] or 0) / seconds, 1) if seconds else 0.0),
             "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         })

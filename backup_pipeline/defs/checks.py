@@ -20,6 +20,7 @@ CHECKS = {
     "ids_unique_and_not_null": "every line has an id, and no id appears twice",
     "sha256_matches_manifest": "sha256 of the stored file = the one recorded when it was written",
     "tombstones_only_in_incrementals": "a full backup holds no tombstone lines",
+    "parquet_mirror_matches": "the Parquet mirror (when written) has the recorded sha256 and one row per line",
 }
 
 
@@ -56,6 +57,14 @@ def _scan_python(repo, backup_id: str, entry: dict) -> dict:
                 seen.add(rid)
             tombstones += bool(rec.get("_deleted"))
     return {"lines": lines, "null_ids": null_ids, "duplicate_ids": dups, "tombstones": tombstones}
+
+
+def _parquet_rows(repo, backup_id: str, mirror: dict) -> int:
+    con = connect(repo)
+    try:
+        return con.execute("SELECT count(*) FROM read_parquet(?)", [file_url(repo, backup_id, mirror["file"])]).fetchall()[0][0]
+    finally:
+        con.close()
 
 
 def _sha256(repo, backup_id: str, name: str) -> str:
@@ -101,6 +110,20 @@ def build_resource_checks(resource: str) -> dg.AssetChecksDefinition:
         digest = _sha256(repo, bid, entry["file"])
         yield dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=key, passed=digest == entry["sha256"],
                                   metadata={**common, "sha256": digest, "recorded": entry["sha256"]})
+        mirror = entry.get("parquet")
+        if mirror:
+            try:
+                mirror_digest = _sha256(repo, bid, mirror["file"])
+                rows = _parquet_rows(repo, bid, mirror) if not is_encrypted(repo) else mirror["rows"]
+            except Exception as exc:  # noqa: BLE001
+                mirror_digest, rows = f"unreadable: {exc}"[:200], -1
+            yield dg.AssetCheckResult(
+                check_name="parquet_mirror_matches", asset_key=key,
+                passed=mirror_digest == mirror["sha256"] and rows == mirror["rows"] == expected_lines,
+                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror["rows"], "sha256": mirror_digest})
+        else:
+            yield dg.AssetCheckResult(check_name="parquet_mirror_matches", asset_key=key, passed=True,
+                                      metadata={**common, "parquet": "not written (BackupRepository.parquet is off)"})
         full = staged.plan["type"] == "full"
         yield dg.AssetCheckResult(check_name="tombstones_only_in_incrementals", asset_key=key,
                                   passed=scan["tombstones"] == 0 if full else scan["tombstones"] >= 0,

@@ -41,6 +41,7 @@ class BackupRepository(dg.ConfigurableResource):
     strategy: str = Field(default="all", description="with several repos: all | any | priority")
     max_uploads: int = Field(default=2, description="with several repos: destinations written at once")
     compression: str = Field(default="gzip", description="gzip | zstd | brotli | none")
+    parquet: bool = Field(default=False, description="also write a typed Parquet mirror RESOURCE.parquet")
     endpoint_url: Optional[str] = Field(default=None, description="S3 endpoint (default $AWS_ENDPOINT_URL)")
     region: Optional[str] = Field(default=None, description="S3 region (default $AWS_REGION)")
     access_key_id: Optional[str] = Field(default=None, description="S3 key (default from the AWS environment)")

@@ -115,6 +115,7 @@ class BackupRequest:
     full_if_no_parent: bool = False
     backup_id: str | None = None
     workers: int | None = None  # decoding processes; None = one per core but one, 0 = inline
+    parquet: bool = False  # also write the typed Parquet mirror RESOURCE.parquet
 
 
 @dataclass
@@ -200,10 +201,21 @@ class BackupRun:
 
     def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str,
              results: dict[str, ResourceResult]) -> dict:
+        entries = {}
         for name in chosen:
             results[name] = self._backup_resource(backup_id, name, db_json)
-        manifest = self.build_manifest(backup_id, started, db_json, {n: r.as_json() for n, r in results.items()})
+            entries[name] = self.with_parquet(backup_id, name, results[name].as_json(), db_json)
+        manifest = self.build_manifest(backup_id, started, db_json, entries)
         return self.commit(backup_id, manifest)
+
+    def with_parquet(self, backup_id: str, name: str, entry: dict, db_json: dict) -> dict:
+        """With --parquet: the typed mirror RESOURCE.parquet, written from the committed JSONL file."""
+        if self.req.parquet:
+            from ..parquet import resource_attributes, write_parquet_mirror
+
+            entry["parquet"] = write_parquet_mirror(self.repo, backup_id, entry,
+                                                    resource_attributes({"database": db_json}, name))
+        return entry
 
     def build_manifest(self, backup_id: str, started: datetime, db_json: dict, results: dict[str, dict]) -> dict:
         req = self.req
@@ -224,7 +236,8 @@ class BackupRun:
             "totals": {
                 "records": sum(r["records"] for r in results.values()),
                 "tombstones": sum(r["tombstones"] for r in results.values()),
-                "bytes": sum(r["bytes"] + r["index"]["bytes"] for r in results.values()),
+                "bytes": sum(r["bytes"] + r["index"]["bytes"] + (r.get("parquet") or {}).get("bytes", 0)
+                             for r in results.values()),
             },
         }
 

@@ -117,6 +117,7 @@ class StagedBackup:
             result = self.run._backup_resource(self.backup_id, name, self.plan["database"]).as_json()
         finally:
             self.run.encoder.close()
+        result = self.run.with_parquet(self.backup_id, name, result, self.plan["database"])
         with self.repo.create_file(self.backup_id, f"{name}.stage.json") as f:
             f.write(orjson.dumps(result))
         return result

@@ -40,11 +40,15 @@ def _files_of(manifest: dict) -> Iterator[tuple[str, dict]]:
         yield resource, {k: entry[k] for k in ("file", "compression", "lines", "bytes", "sha256")}
         if entry.get("index"):
             yield resource, entry["index"]
+        if entry.get("parquet"):
+            yield resource, {**entry["parquet"], "compression": "parquet"}
 
 
 def verify_file(repo: Repository, backup_id: str, expected: dict) -> bool:
     """Check one file; True when its content was checked too (False: encrypted, no key)."""
     where = repo.describe(backup_id, expected["file"])
+    if expected["compression"] == "parquet":
+        return _verify_parquet(repo, backup_id, expected, where)
     lines = 0
     with repo.open_file(backup_id, expected["file"]) as raw:
         reader = _HashingReader(raw)
@@ -71,6 +75,28 @@ def verify_file(repo: Repository, backup_id: str, expected: dict) -> bool:
     _check_digest(where, reader, expected)
     if lines != expected["lines"]:
         raise IntegrityError(f"{where}: {lines} lines, the manifest records {expected['lines']}")
+    return True
+
+
+def _verify_parquet(repo: Repository, backup_id: str, expected: dict, where: str) -> bool:
+    """The Parquet mirror: sha256 and bytes of the stored file, and its row count from the footer."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    with repo.open_file(backup_id, expected["file"]) as raw:
+        reader = _HashingReader(raw)
+        data = b"".join(iter(lambda: reader.read(1 << 20), b""))
+    _check_digest(where, reader, expected)
+    if not can_read_content(repo):
+        return False
+    plain = unseal(repo, io.BytesIO(data), where).read()
+    try:
+        rows = pq.ParquetFile(io.BytesIO(plain)).metadata.num_rows
+    except Exception as exc:  # noqa: BLE001
+        raise IntegrityError(f"{where}: not a readable Parquet file ({exc})") from None
+    if rows != expected["rows"]:
+        raise IntegrityError(f"{where}: {rows} rows, the manifest records {expected['rows']}")
     return True
 
 

@@ -56,7 +56,7 @@ def test_daily_partition_backs_up_every_resource_and_commits(fs_defs):
     assert manifest["partition"] == DAY and manifest["type"] == "full"
     assert gzip.open(tmp / "repo" / bid / "users.jsonl.gz").read().count(b"\n") == 4
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert len(checks) == 4 * len(expected) and all(c.passed for c in checks)
+    assert len(checks) == 5 * len(expected) and all(c.passed for c in checks)
     lines = {c.check_name: c.metadata for c in checks if c.asset_key.path[-1] == "users"}
     assert lines["line_count_matches_manifest"]["lines"].value == 4
     assert lines["line_count_matches_manifest"]["engine"].value == "duckdb"
@@ -149,12 +149,14 @@ def test_s3_source_and_repository(moto_server, bucket_name, tmp_path):
     client.create_bucket(Bucket=bucket_name + "-bk")
     defs = build_definitions(source=moto_server.connection_string(bucket_name), repos=[f"s3://{bucket_name}-bk/daily"],
                              endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
-                             secret_access_key=moto_server.secret_key)
+                             secret_access_key=moto_server.secret_key, parquet=True)
     result = _run_day(defs, DAY, dg.DagsterInstance.ephemeral())
     assert result.success
     mats = _materializations(result)
     assert mats["backup_manifest"]["records"].value == 27
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert checks and all(c.passed for c in checks)
+    mirror = [c for c in checks if c.check_name == "parquet_mirror_matches" and c.asset_key.path[-1] == "users"][0]
+    assert mirror.metadata["parquet_rows"].value == 4  # read by DuckDB from the S3 repository
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket_name + "-bk")["Contents"]]
     assert any(k.endswith("/s3db.json") for k in keys)

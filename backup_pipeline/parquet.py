@@ -1,0 +1,360 @@
+"""A typed Parquet mirror of a backup file: RESOURCE.parquet next to RESOURCE.jsonl.<ext>.
+
+The JSONL file is the source of truth (restore reads only its `_s3db` raw objects); the mirror
+is for analysts: the decoded record fields with column types derived from the s3db attribute
+schema (SPEC §6.2/§6.3), so DuckDB, Athena, BigQuery or pandas read it without guessing.
+
+Schema mapping (`arrow_schema`), in column order:
+
+    id                                   string (first)
+    each attribute, in definition order:
+      number|integer… (integer:true, |integer)       int64
+      number, money, crypto, decimal, geo:lat/lon    float64
+      boolean / bool                                 bool
+      datetime                                       timestamp[ms, UTC]
+      dateonly                                       date32
+      geo:point                                      struct<latitude: double, longitude: double>
+      embedding, array|items:number                  list<double>
+      array|items:number|integer…                    list<int64>
+      array|items:string                             list<string>
+      nested object {a: …, b: …}                     struct<a, b> (recursively)
+      object-form {type:'array', items:'string'|…}   list<string> / list<int64> / list<double>
+      everything else: string, email, url, uuid, ip4/ip6, timeonly, secret*, password*,
+      json, object, any, other arrays, object-form scalars, unknown types   string
+    _deleted          bool (true on tombstones, false otherwise)
+    _lastModified     timestamp[ms, UTC]  the source object's LastModified
+    _etag             string              its ETag (with the double quotes)
+    _contentLength    int64               its body size
+    _mimeType         string              its content type
+    _originalVersion  string              the schema version the object was written under
+    _extra            string              JSON object of the decoded fields the schema does not
+                                          declare (s3db.js update artefacts such as
+                                          `metadata_updatedat`, fields of older versions,
+                                          `any` flattening) or null; nothing decoded is lost
+
+Left out: `_s3db` (the raw object, for restore), and the system fields s3db.js derives
+from the others (`_v`, `_hasContent`, `_definitionHash`, `_versionMapped`).
+
+String columns keep a string value as is and store any other JSON value as its JSON text
+(so a `json` attribute holds `{"theme":"dark"}`, and an s3db.js quirk such as a `string`
+field read back as `[1,2,3]` is kept, as `"[1,2,3]"`). Every other column is strict: a value
+that does not fit its type (the `""` s3db.js stores for a `number` below 1e-6, a non-ISO
+datetime, …) becomes null and is counted in `coerced_nulls` (per column in
+`coerced_columns`). Lenient readers (DuckDB's json_transform, Athena's JSON SerDe) may keep
+such values differently (e.g. 2.5 read as an integer becomes 2 there, null here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterator
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import codecs
+from .repository.encrypted import seal, unseal
+
+PARQUET_COMPRESSION = "zstd"
+ID = "id"
+DELETED = "_deleted"
+EXTRA = "_extra"
+RAW = "_s3db"
+# system fields s3db.js adds on read, kept as columns (name -> type)
+SYSTEM_COLUMNS: dict[str, pa.DataType] = {
+    DELETED: pa.bool_(),
+    "_lastModified": pa.timestamp("ms", tz="UTC"),
+    "_etag": pa.string(),
+    "_contentLength": pa.int64(),
+    "_mimeType": pa.string(),
+    "_originalVersion": pa.string(),
+}
+# system fields left out: derived from the ones kept, or the raw object itself
+DROPPED_FIELDS = frozenset({RAW, "_v", "_hasContent", "_definitionHash", "_versionMapped"})
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+GEO_POINT = pa.struct([("latitude", pa.float64()), ("longitude", pa.float64())])
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# -- schema -------------------------------------------------------------------------------
+def resource_attributes(manifest: dict, resource: str) -> dict:
+    """The s3db attribute schema of `resource` in a backup manifest (its current version)."""
+    res = manifest["database"]["resources"][resource]
+    return (res.get("versions", {}).get(res.get("currentVersion")) or {}).get("attributes") or {}
+
+
+def _is_integer(d: str) -> bool:
+    return "integer:true" in d or "|integer:" in d or "|integer" in d
+
+
+def _is_object_form(d: Any) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("type"), str)
+
+
+def attribute_type(definition: Any) -> pa.DataType:
+    """Arrow type of one attribute definition (a string rule, an object-form rule, or a
+    nested object), following the codec choice of SPEC §6.2 (substring tests, same order)."""
+    if _is_object_form(definition):
+        t, items = definition["type"], str(definition.get("items", ""))
+        if "array" in t:
+            if "string" in items:
+                return pa.list_(pa.string())
+            if "number" in items:
+                return pa.list_(pa.int64() if "integer" in items else pa.float64())
+        return pa.string()  # object-form scalars get no codec: stored with String(), read back as strings
+    if isinstance(definition, dict):
+        fields = [(k, attribute_type(v)) for k, v in definition.items() if not k.startswith("$$")]
+        return pa.struct(fields) if fields else pa.string()
+    d = str(definition)
+    if "embedding" in d:
+        return pa.list_(pa.float64())
+    if "array" in d:
+        if "items:string" in d:
+            return pa.list_(pa.string())
+        if "items:number" in d:
+            return pa.list_(pa.int64() if _is_integer(d) else pa.float64())
+        return pa.string()  # other arrays are stored as JSON
+    if any(t in d for t in ("secret", "password", "ip4", "ip6", "buffer", "bits")):
+        return pa.string()
+    if any(t in d for t in ("money", "crypto", "decimal")):
+        return pa.float64()
+    if d == "text" or d.startswith("text|"):
+        return pa.string()
+    if "geo:point" in d:
+        return GEO_POINT
+    if "geo:lat" in d or "geo:lon" in d:
+        return pa.float64()
+    if "number" in d:
+        return pa.int64() if _is_integer(d) else pa.float64()
+    if "boolean" in d or "bool" in d:
+        return pa.bool_()
+    if "json" in d or "object" in d:
+        return pa.string()
+    if "datetime" in d:
+        return TIMESTAMP
+    if d == "dateonly" or d.startswith("dateonly|"):
+        return pa.date32()
+    return pa.string()
+
+
+def arrow_schema(attributes: dict) -> pa.Schema:
+    """`id` first, the attributes in definition order, then the kept system columns and
+    `_extra`. An attribute whose name collides (case-insensitively, as SQL engines compare
+    names) with `id`, a system column or an earlier attribute is left out of the columns;
+    its values land in `_extra`."""
+    reserved = {n.lower() for n in (ID, *SYSTEM_COLUMNS, EXTRA)}
+    seen: set[str] = set()
+    fields = [pa.field(ID, pa.string())]
+    for name, definition in attributes.items():
+        key = name.lower()
+        if key in reserved or key in seen or name.startswith("$$"):
+            continue
+        seen.add(key)
+        fields.append(pa.field(name, attribute_type(definition)))
+    fields += [pa.field(n, t) for n, t in SYSTEM_COLUMNS.items()]
+    fields.append(pa.field(EXTRA, pa.string()))
+    return pa.schema(fields)
+
+
+# -- value coercion -----------------------------------------------------------------------
+_BAD = object()  # a value that does not fit its column
+
+
+def _to_string(v):
+    return v if isinstance(v, str) else orjson.dumps(v).decode()
+
+
+def _to_int(v):
+    if isinstance(v, bool):
+        return _BAD
+    if isinstance(v, int):
+        return v if _INT64_MIN <= v <= _INT64_MAX else _BAD
+    if isinstance(v, float) and v.is_integer() and _INT64_MIN <= v <= _INT64_MAX:
+        return int(v)
+    return _BAD
+
+
+def _to_float(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return _BAD
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond float range
+        return _BAD
+
+
+def _to_bool(v):
+    return v if isinstance(v, bool) else _BAD
+
+
+def _to_timestamp_ms(v):
+    if not isinstance(v, str):
+        return _BAD
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return _BAD
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _to_date(v):
+    if not isinstance(v, str):
+        return _BAD
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        return _BAD
+
+
+Converter = Callable[[Any, Callable[[], None]], Any]
+
+
+def converter(t: pa.DataType) -> Converter:
+    """A function (value, on_bad) -> the value to hand to pyarrow for type `t`; a value that
+    does not fit (at any depth) is replaced by None and reported through on_bad()."""
+    if pa.types.is_struct(t):
+        subs = [(t.field(i).name, converter(t.field(i).type)) for i in range(t.num_fields)]
+
+        def struct(v, bad):
+            if v is None:
+                return None
+            if not isinstance(v, dict):
+                bad()
+                return None
+            return {name: conv(v.get(name), bad) for name, conv in subs}
+
+        return struct
+    if pa.types.is_list(t):
+        item = converter(t.value_type)
+
+        def list_(v, bad):
+            if v is None:
+                return None
+            if not isinstance(v, list):
+                bad()
+                return None
+            flag = []
+            out = [item(x, lambda: flag.append(1)) for x in v]
+            if flag:  # one item that does not fit nulls the whole list: no silent holes
+                bad()
+                return None
+            return out
+
+        return list_
+    scalar = {pa.string(): _to_string, pa.int64(): _to_int, pa.float64(): _to_float, pa.bool_(): _to_bool,
+              TIMESTAMP: _to_timestamp_ms, pa.date32(): _to_date}.get(t)
+    if scalar is None:
+        raise TypeError(f"no converter for {t}")
+
+    def one(v, bad):
+        if v is None:
+            return None
+        out = scalar(v)
+        if out is _BAD:
+            bad()
+            return None
+        return out
+
+    return one
+
+
+# -- writing ------------------------------------------------------------------------------
+class _HashingWriter(io.RawIOBase):
+    """Counts and hashes the bytes that reach storage (after encryption, if any)."""
+
+    def __init__(self, raw):
+        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return self.raw.write(data)
+
+
+def mirror_name(entry: dict) -> str:
+    """RESOURCE.parquet for a manifest entry whose file is RESOURCE.jsonl.<ext>."""
+    file = entry["file"]
+    ext = codecs.EXTENSIONS[entry.get("compression", "gzip")]
+    base = file[: -len(ext)] if file.endswith(ext) else file.split(".", 1)[0]
+    return f"{base}.parquet"
+
+
+def iter_records(repo, backup_id: str, entry: dict) -> Iterator[dict]:
+    """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
+    with repo.open_file(backup_id, entry["file"]) as f:
+        plain = unseal(repo, f, repo.describe(backup_id, entry["file"]))
+        for line in codecs.iter_lines(plain, entry.get("compression", "gzip")):
+            yield orjson.loads(line)
+
+
+def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, row_group_size: int = 50_000) -> dict:
+    """Stream a backup file's lines into RESOURCE.parquet (zstd) in row groups of at most
+    `row_group_size` rows (memory holds one row group), through `repo.create_file` (and the
+    repository's encryption, if it has one: then the mirror is sealed like every other file
+    and readable only after decryption). Returns what the manifest records under
+    resources[name]["parquet"]: {file, rows, bytes, sha256, row_groups, coerced_nulls,
+    coerced_columns, compression}."""
+    if row_group_size < 1:
+        raise ValueError("row_group_size must be at least 1")
+    schema = arrow_schema(attributes)
+    names = schema.names
+    convs = [converter(f.type) for f in schema]
+    known = set(names) | DROPPED_FIELDS
+    extra_i = names.index(EXTRA)
+    deleted_i = names.index(DELETED)
+    name = mirror_name(entry)
+    coerced: dict[str, int] = {}
+    rows = row_groups = 0
+
+    with repo.create_file(backup_id, name) as raw:
+        hashing = _HashingWriter(raw)
+        sealed = seal(repo, hashing)
+        sink = pa.PythonFile(sealed, mode="w")
+        writer = pq.ParquetWriter(sink, schema, compression=PARQUET_COMPRESSION)
+        columns: list[list] = [[] for _ in names]
+
+        def flush() -> None:
+            nonlocal row_groups
+            if not columns[0]:
+                return
+            arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=len(columns[0]))
+            row_groups += 1
+            for col in columns:
+                col.clear()
+
+        def counter(col_name: str) -> Callable[[], None]:
+            def bad() -> None:
+                coerced[col_name] = coerced.get(col_name, 0) + 1
+            return bad
+
+        plain = [(names[i], convs[i], counter(names[i]), columns[i])
+                 for i in range(len(names)) if i not in (extra_i, deleted_i)]
+        extra_col, deleted_col = columns[extra_i], columns[deleted_i]
+        for rec in iter_records(repo, backup_id, entry):
+            for col_name, conv, bad, col in plain:
+                col.append(conv(rec.get(col_name), bad))
+            deleted_col.append(rec.get(DELETED) is True)
+            extra = {k: v for k, v in rec.items() if k not in known}
+            extra_col.append(orjson.dumps(extra).decode() if extra else None)
+            rows += 1
+            if len(columns[0]) >= row_group_size:
+                flush()
+        flush()
+        writer.close()
+        sink.close()  # closes the encryption layer too (its final authenticated chunk)
+    return {
+        "file": name, "rows": rows, "bytes": hashing.bytes, "sha256": hashing.sha256.hexdigest(),
+        "row_groups": row_groups, "coerced_nulls": sum(coerced.values()), "coerced_columns": coerced,
+        "compression": PARQUET_COMPRESSION,
+    }
