@@ -34,8 +34,9 @@ JOB = "s3db_backup_job"
 GROUP = "s3db_backup"
 DAY = "2026-11-22"
 MANIFEST = "backup_manifest"
-CHECKS = {"ids_unique_and_not_null", "line_count_matches_manifest", "sha256_matches_manifest",
-          "tombstones_only_in_incrementals"}
+from backup_pipeline.defs.checks import CHECKS as _CHECK_SPECS  # noqa: E402
+
+CHECKS = set(_CHECK_SPECS)
 
 SERVE_DEADLINE = 120  # dagster dev answers GraphQL with the location loaded (~10-20 s measured)
 RUN_DEADLINE = 300  # the run itself (~2 min measured on 2 cores: one process per step)
