@@ -2,9 +2,9 @@
 manifest written last.
 
 Per resource the backup writes RESOURCE.jsonl.<ext> (records and tombstones) and
-RESOURCE.index.jsonl.gz (one [key, etag, lastModified ms, size, content hash] per live object:
-what the next incremental diffs its listing against). Memory holds one record at a time,
-plus, for an incremental, the parent's key index of the resource being diffed.
+RESOURCE.index.jsonl.gz (one [key, version token, content hash] per live object: what the
+next incremental diffs its listing against). Memory holds a bounded window of records; an
+incremental keeps the parent's key index in a temporary SQLite file, not in memory.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from .inspect import select_resources
 from .encoding import Encoder
+from .keyindex import EmptyIndex, ParentIndex
 from .lines import ms, tombstone_line
 from .progress import Progress
 
@@ -149,22 +150,9 @@ def source_identity(store: Store) -> str:
     return store.url
 
 
-def load_index(repo: Repository, backup_id: str, index: dict) -> dict[str, tuple[str, int, int, str]]:
-    """key -> (etag, lastModified ms, size, content hash) of a committed backup's resource."""
-    out = {}
-    with repo.open_file(backup_id, index["file"]) as f:
-        plain = unseal(repo, f, repo.describe(backup_id, index["file"]))
-        for n, line in enumerate(codecs.iter_lines(plain, index.get("compression", INDEX_COMPRESSION)), 1):
-            try:
-                key, etag, lm, size, digest = orjson.loads(line)
-            except (orjson.JSONDecodeError, ValueError):
-                raise IntegrityError(f"{repo.describe(backup_id, index['file'])}: line {n} is not an index entry") from None
-            out[key] = (etag, lm, size, digest)
-    return out
-
-
-def index_line(key: str, etag: str, lm_ms: int, size: int, digest: str) -> bytes:
-    return orjson.dumps([key, etag, lm_ms, size, digest], option=orjson.OPT_APPEND_NEWLINE)
+def index_line(key: str, version: str, digest: str) -> bytes:
+    """[key, version token, content hash]: what the next incremental diffs its listing against."""
+    return orjson.dumps([key, version, digest], option=orjson.OPT_APPEND_NEWLINE)
 
 
 class BackupRun:
@@ -282,7 +270,8 @@ class BackupRun:
         schema = ResourceSchema.from_database_json(name, db_json)
         parent_entry = (self.parent or {}).get("resources", {}).get(name)
         result = ResourceResult(name=name, snapshot=parent_entry is None)
-        parent_index = load_index(self.repo, self.parent["id"], parent_entry["index"]) if parent_entry else {}
+        parent_index = ParentIndex.load(self.repo, self.parent["id"], parent_entry["index"]) if parent_entry \
+            else EmptyIndex()
         parent_listed = datetime.fromisoformat(parent_entry["listed_at"]) if parent_entry else None
         estimate = parent_entry["index"]["entries"] if parent_entry else None
 
@@ -297,17 +286,16 @@ class BackupRun:
             suspects: dict[str, str] = {}
 
             def keys_to_fetch() -> Iterator[str]:
-                for info in self.store.list_data(name):
-                    prev = parent_index.pop(info.key, None)
+                for info in self.store.list_data_versions(name):
+                    prev = parent_index.take(info.key)
                     if prev is not None:
-                        etag, lm, size, digest = prev
-                        same = etag == info.etag and lm == ms(info.last_modified) and size == info.size
-                        if same and info.last_modified < parent_listed - CHANGE_SAFETY:
-                            index.write(index_line(info.key, etag, lm, size, digest))
-                            result.unchanged += 1
-                            self.progress.advance(name)
-                            continue
-                        if same:
+                        token, digest = prev
+                        if token == info.version:
+                            if info.last_modified < parent_listed - CHANGE_SAFETY:
+                                index.write(index_line(info.key, token, digest))
+                                result.unchanged += 1
+                                self.progress.advance(name)
+                                continue
                             suspects[info.key] = digest
                     yield info.key
 
@@ -317,7 +305,7 @@ class BackupRun:
             objects = self._fetch(keys, name, result)
             for enc in self.encoder.map(schema, objects, decode_passphrase):
                 result.fetched += 1
-                entry = index_line(enc.key, enc.etag, enc.lm_ms, enc.size, enc.digest)
+                entry = index_line(enc.key, enc.version, enc.digest)
                 if suspects.pop(enc.key, None) == enc.digest:
                     result.unchanged += 1  # re-fetched, and really the same as in the parent
                 elif enc.line is None:
@@ -329,11 +317,12 @@ class BackupRun:
                     result.records += 1
                 index.write(entry)
                 self.progress.advance(name)
-            for key in parent_index:  # whatever the listing did not show was deleted
+            for key in parent_index.unseen():  # whatever the listing did not show was deleted
                 data.write(tombstone_line(id_from_key(key) or key, key))
                 result.tombstones += 1
             ok = True
         finally:
+            parent_index.close()
             result.data = data.close(ok)
             result.index = index.close(ok)
             self.progress.finish(name)

@@ -19,7 +19,7 @@ from ..errors import DecodeError
 from ..format import ResourceSchema, decode_record
 from ..store import RawObject
 from ..store.concurrency import ordered_window
-from .lines import content_hash, ms, record_line
+from .lines import content_hash, object_version, record_line
 
 BATCH = 256
 
@@ -27,9 +27,7 @@ BATCH = 256
 @dataclass(slots=True)
 class Encoded:
     key: str
-    etag: str
-    lm_ms: int
-    size: int
+    version: str  # the store's change token of the object as fetched
     digest: str
     line: bytes | None  # None when the record does not decode
     error: str | None
@@ -41,7 +39,7 @@ def encode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -
         line, error = record_line(decode_record(schema, obj, passphrase=passphrase, mode="clean"), obj), None
     except DecodeError as exc:
         line, error = None, str(exc)
-    return Encoded(obj.key, obj.etag, ms(obj.last_modified), len(obj.body), digest, line, error)
+    return Encoded(obj.key, obj.extra.get("version") or object_version(obj), digest, line, error)
 
 
 def _encode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[RawObject]) -> list[Encoded]:

@@ -72,5 +72,10 @@ def content_hash(obj: RawObject) -> str:
     return h.hexdigest()[:32]
 
 
+def object_version(obj: RawObject) -> str:
+    """The S3-style change token of a fetched object (what its listing entry would say)."""
+    return f"{obj.etag}|{ms(obj.last_modified) if obj.last_modified else 0}|{len(obj.body)}"
+
+
 def ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)

@@ -19,6 +19,7 @@ class ObjectInfo:
     etag: str  # with the double quotes, as S3 returns it: '"d41d8cd9..."'
     last_modified: datetime  # timezone-aware UTC
     size: int
+    version: str = ""  # change token; equal tokens = unchanged object (see list_data_versions)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,10 @@ class Store(Protocol):
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     def list_data(self, resource: str) -> Iterator[ObjectInfo]: ...
+
+    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
+        """Data objects with a change token (`version`), as cheaply as the store allows; the
+        same token comes back in RawObject.extra["version"] from get()."""
 
     def list_data_keys(self, resource: str) -> Iterator[str]:
         """Data keys only (cheaper where a listing must read metadata, as on the filesystem)."""

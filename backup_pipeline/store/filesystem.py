@@ -62,11 +62,13 @@ class FilesystemStore:
     def _sidecar(self, key: str) -> Path:
         return Path(self._file(key) + SIDECAR)
 
-    def _read_sidecar(self, key: str) -> dict:
+    def _read_sidecar(self, key: str, with_version: bool = False):
         side = self._file(key) + SIDECAR
         try:
             with open(side, "rb") as f:
-                data = orjson.loads(f.read())
+                raw = f.read()
+                st = os.fstat(f.fileno()) if with_version else None
+            data = orjson.loads(raw)
         except FileNotFoundError:
             if os.path.exists(self._file(key)):
                 raise CorruptObject(
@@ -78,6 +80,8 @@ class FilesystemStore:
             raise CorruptObject(f"{side}: sidecar is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("metadata", {}), dict):
             raise CorruptObject(f"{side}: sidecar has no 'metadata' object")
+        if with_version:
+            return data, f"fs:{st.st_mtime_ns}:{st.st_size}"
         return data
 
     def _info(self, key: str, side: dict) -> ObjectInfo:
@@ -153,6 +157,24 @@ class FilesystemStore:
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
         return self.list_prefix(data_prefix(resource))
 
+    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
+        """Streamed, unsorted, one stat per object: the sidecar's mtime and size are its change
+        token (s3db.js rewrites the sidecar on every write), so no sidecar is read or parsed."""
+        folder = self._file(data_prefix(resource).rstrip("/"))
+        prefix = data_prefix(resource)
+        try:
+            it = os.scandir(folder)
+        except FileNotFoundError:
+            return
+        with it:
+            for entry in it:
+                name = entry.name
+                if not name.endswith(SIDECAR) or _skipped(name[: -len(SIDECAR)]):
+                    continue
+                st = entry.stat()
+                yield ObjectInfo(prefix + name[: -len(SIDECAR)], "", datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                                 st.st_size, version=f"fs:{st.st_mtime_ns}:{st.st_size}")
+
     def list_data_keys(self, resource: str) -> Iterator[str]:
         """Keys only, without reading sidecars: what a full backup needs (it fetches every
         object anyway). Unsorted: order does not matter to a backup."""
@@ -170,7 +192,7 @@ class FilesystemStore:
                 yield prefix + name
 
     def get(self, key: str) -> RawObject:
-        side = self._read_sidecar(key)
+        side, version = self._read_sidecar(key, with_version=True)
         info = self._info(key, side)
         path = self._file(key)
         if info.size == 0 and info.etag == EMPTY_ETAG and not side.get("compressed"):
@@ -197,6 +219,7 @@ class FilesystemStore:
             body=body,
             etag=info.etag,
             last_modified=info.last_modified,
+            extra={"version": version},
         )
 
     def get_many(self, keys: Iterable[str], concurrency: int = 1) -> Iterator[RawObject]:

@@ -185,6 +185,13 @@ class S3Store:
     def list_data_keys(self, resource: str) -> Iterator[str]:
         return (info.key for info in self.list_data(resource))
 
+    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
+        # ETag alone misses metadata-only rewrites of empty bodies; LastModified (to the second)
+        # and size join it, and the engine re-fetches what is too recent to trust.
+        for info in self.list_data(resource):
+            yield ObjectInfo(info.key, info.etag, info.last_modified, info.size,
+                             version=f"{info.etag}|{int(info.last_modified.timestamp() * 1000)}|{info.size}")
+
     async def _get_async(self, key: str) -> RawObject:
         if not _object_store_safe(key):
             return await asyncio.get_running_loop().run_in_executor(None, self._get_boto, key)
