@@ -284,20 +284,22 @@ class BackupRun:
             # For a suspect object (listed unchanged but too recent to trust) remember the
             # parent's hash: after fetching we keep it only if the content really changed.
             suspects: dict[str, str] = {}
+            deleted_keys: list = []  # the parent's keys the listing did not show, once diffed
 
             def keys_to_fetch() -> Iterator[str]:
-                for info in self.store.list_data_versions(name):
-                    prev = parent_index.take(info.key)
-                    if prev is not None:
-                        token, digest = prev
-                        if token == info.version:
-                            if info.last_modified < parent_listed - CHANGE_SAFETY:
-                                index.write(index_line(info.key, token, digest))
-                                result.unchanged += 1
-                                self.progress.advance(name)
-                                continue
-                            suspects[info.key] = digest
-                    yield info.key
+                # One LIST, diffed against the parent's index in SQL (flat memory); only what
+                # changed, is new, or is too recent to trust from the listing gets fetched.
+                cutoff = int((parent_listed - CHANGE_SAFETY).timestamp() * 1000)
+                unchanged, to_fetch, deleted = parent_index.diff(self.store.list_data_versions(name), cutoff)
+                for key, token, digest in unchanged:
+                    index.write(index_line(key, token, digest))
+                    result.unchanged += 1
+                    self.progress.advance(name)
+                for key, parent_digest in to_fetch:
+                    if parent_digest is not None:
+                        suspects[key] = parent_digest
+                    yield key
+                deleted_keys.append(deleted)  # streamed after the fetches
 
             decode_passphrase = req.passphrase if req.decrypt_secrets else None
             # A full snapshot fetches every object: keys alone will do (cheaper on the filesystem).
@@ -317,7 +319,7 @@ class BackupRun:
                     result.records += 1
                 index.write(entry)
                 self.progress.advance(name)
-            for key in parent_index.unseen():  # whatever the listing did not show was deleted
+            for (key,) in (row for rows in deleted_keys for row in rows):  # deleted since the parent
                 data.write(tombstone_line(id_from_key(key) or key, key))
                 result.tombstones += 1
             ok = True

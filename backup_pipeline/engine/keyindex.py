@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator  # noqa: F401
 
 import orjson
 
@@ -57,19 +57,35 @@ class ParentIndex:
         self.db.commit()
         return self
 
-    def take(self, key: str) -> tuple[str, str] | None:
-        """The parent's (token, digest) of `key`, marking it seen (so it is no tombstone)."""
-        row = self.db.execute("SELECT token, digest FROM idx WHERE key = ?", (key,)).fetchone()
-        if row is not None:
-            self.db.execute("UPDATE idx SET seen = 1 WHERE key = ?", (key,))
-        return row
+    def diff(self, listing: Iterable, cutoff_ms: int):
+        """Set-based diff of a listing (ObjectInfo with version) against the parent, in SQL:
+        returns (unchanged, to_fetch, deleted) iterators. unchanged: (key, token, digest) of
+        objects whose token matches and that are older than `cutoff_ms`; to_fetch: (key,
+        parent digest or None when the token matched but the object is too recent to trust);
+        deleted: keys of the parent that the listing did not show."""
+        self.db.execute("CREATE TABLE cur (key TEXT PRIMARY KEY, token TEXT, lm INTEGER) WITHOUT ROWID")
+        batch: list = []
+        for info in listing:
+            batch.append((info.key, info.version, int(info.last_modified.timestamp() * 1000)))
+            if len(batch) >= BATCH:
+                self.db.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?, ?)", batch)
+                batch.clear()
+        if batch:
+            self.db.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?, ?)", batch)
+        self.db.commit()
 
-    def unseen(self) -> Iterator[str]:
-        """Keys the listing never showed: deleted since the parent."""
-        cur = self.db.execute("SELECT key FROM idx WHERE seen = 0 ORDER BY key")
-        while rows := cur.fetchmany(1000):
-            for (key,) in rows:
-                yield key
+        def rows(sql: str, params=()):
+            cur = self.db.execute(sql, params)
+            while chunk := cur.fetchmany(1000):
+                yield from chunk
+
+        unchanged = rows("SELECT c.key, p.token, p.digest FROM cur c JOIN idx p ON p.key = c.key "
+                         "WHERE p.token = c.token AND c.lm < ?", (cutoff_ms,))
+        to_fetch = rows("SELECT c.key, CASE WHEN p.token = c.token THEN p.digest END FROM cur c "
+                        "LEFT JOIN idx p ON p.key = c.key "
+                        "WHERE p.key IS NULL OR p.token != c.token OR c.lm >= ?", (cutoff_ms,))
+        deleted = rows("SELECT key FROM idx WHERE key NOT IN (SELECT key FROM cur) ORDER BY key")
+        return unchanged, to_fetch, deleted
 
     def close(self) -> None:
         self.db.close()
@@ -80,11 +96,7 @@ class ParentIndex:
 
 
 class EmptyIndex:
-    def take(self, key: str):
-        return None
-
-    def unseen(self) -> Iterable[str]:
-        return ()
+    """No parent: nothing to diff against (a full snapshot)."""
 
     def close(self) -> None:
         pass

@@ -176,20 +176,25 @@ class FilesystemStore:
                                  st.st_size, version=f"fs:{st.st_mtime_ns}:{st.st_size}")
 
     def list_data_keys(self, resource: str) -> Iterator[str]:
-        """Keys only, without reading sidecars: what a full backup needs (it fetches every
-        object anyway). Unsorted: order does not matter to a backup."""
+        """Keys only, streamed from the directory without reading sidecars or holding the
+        listing in memory: what a full backup needs (it fetches every object anyway).
+        Unsorted: order does not matter to a backup. A body file whose sidecar is missing is
+        yielded too, so fetching it fails naming the file (never a silent drop)."""
         folder = self._file(data_prefix(resource).rstrip("/"))
+        prefix = data_prefix(resource)
         try:
-            names = os.listdir(folder)
+            it = os.scandir(folder)
         except FileNotFoundError:
             return
-        present = set(names)
-        prefix = data_prefix(resource)
-        for name in names:
-            if name.endswith(SIDECAR) or _skipped(name):
-                continue
-            if name + SIDECAR in present or not os.path.isdir(os.path.join(folder, name)):
-                yield prefix + name
+        with it:
+            for entry in it:
+                name = entry.name
+                if name.endswith(SIDECAR):
+                    if not _skipped(name[: -len(SIDECAR)]):
+                        yield prefix + name[: -len(SIDECAR)]
+                elif not _skipped(name) and not entry.is_dir(follow_symlinks=False) \
+                        and not os.path.exists(entry.path + SIDECAR):
+                    yield prefix + name  # an orphan body: get() names it
 
     def get(self, key: str) -> RawObject:
         side, version = self._read_sidecar(key, with_version=True)
