@@ -22,6 +22,7 @@ from ..store.concurrency import ordered_window
 from .lines import content_hash, object_version, record_line
 
 BATCH = 256
+INLINE_FIRST = 4096
 
 
 @dataclass(slots=True)
@@ -61,12 +62,17 @@ class Encoder:
 
     def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[Encoded]:
         objs = iter(objs)
+        if self._pool is None:
+            # Starting workers costs about a second (spawn + imports): decode the first
+            # INLINE_FIRST records here, so small resources and small incrementals never pay it.
+            for o in islice(objs, 0 if self.workers == 0 else INLINE_FIRST):
+                yield encode_one(schema, o, passphrase)
+            if self.workers == 0:
+                for o in objs:
+                    yield encode_one(schema, o, passphrase)
+                return
         first = list(islice(objs, BATCH))
-        if self.workers == 0 or len(first) < BATCH:
-            for o in first:
-                yield encode_one(schema, o, passphrase)
-            for o in objs:
-                yield encode_one(schema, o, passphrase)
+        if not first:
             return
         pool = self._get_pool()
 
