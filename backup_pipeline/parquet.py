@@ -266,21 +266,6 @@ def converter(t: pa.DataType) -> Converter:
 
 
 # -- writing ------------------------------------------------------------------------------
-class _HashingWriter(io.RawIOBase):
-    """Counts and hashes the bytes that reach storage (after encryption, if any)."""
-
-    def __init__(self, raw):
-        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.bytes += len(data)
-        return self.raw.write(data)
-
-
 def mirror_name(entry: dict) -> str:
     """RESOURCE.parquet for a manifest entry whose file is RESOURCE.jsonl.<ext>."""
     file = entry["file"]
@@ -317,7 +302,9 @@ def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, ro
     rows = row_groups = 0
 
     with repo.create_file(backup_id, name) as raw:
-        hashing = _HashingWriter(raw)
+        from .engine.backup import HashingWriter  # the same stored-bytes hashing as every backup file
+
+        hashing = HashingWriter(raw)
         sealed = seal(repo, hashing)
         sink = pa.PythonFile(sealed, mode="w")
         writer = pq.ParquetWriter(sink, schema, compression=PARQUET_COMPRESSION)

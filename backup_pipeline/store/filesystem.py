@@ -157,44 +157,41 @@ class FilesystemStore:
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
         return self.list_prefix(data_prefix(resource))
 
+    def _scan_data(self, resource: str) -> Iterator[os.DirEntry]:
+        """The entries of a resource's data folder, streamed (never the whole listing in memory)."""
+        try:
+            it = os.scandir(self._file(data_prefix(resource).rstrip("/")))
+        except FileNotFoundError:
+            return
+        with it:
+            yield from it
+
     def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
         """Streamed, unsorted, one stat per object: the sidecar's mtime and size are its change
         token (s3db.js rewrites the sidecar on every write), so no sidecar is read or parsed."""
-        folder = self._file(data_prefix(resource).rstrip("/"))
         prefix = data_prefix(resource)
-        try:
-            it = os.scandir(folder)
-        except FileNotFoundError:
-            return
-        with it:
-            for entry in it:
-                name = entry.name
-                if not name.endswith(SIDECAR) or _skipped(name[: -len(SIDECAR)]):
-                    continue
-                st = entry.stat()
-                yield ObjectInfo(prefix + name[: -len(SIDECAR)], "", datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                                 st.st_size, version=f"fs:{st.st_mtime_ns}:{st.st_size}")
+        for entry in self._scan_data(resource):
+            name = entry.name
+            if not name.endswith(SIDECAR) or _skipped(name[: -len(SIDECAR)]):
+                continue
+            st = entry.stat()
+            yield ObjectInfo(prefix + name[: -len(SIDECAR)], "", datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                             st.st_size, version=f"fs:{st.st_mtime_ns}:{st.st_size}")
 
     def list_data_keys(self, resource: str) -> Iterator[str]:
-        """Keys only, streamed from the directory without reading sidecars or holding the
-        listing in memory: what a full backup needs (it fetches every object anyway).
-        Unsorted: order does not matter to a backup. A body file whose sidecar is missing is
-        yielded too, so fetching it fails naming the file (never a silent drop)."""
-        folder = self._file(data_prefix(resource).rstrip("/"))
+        """Keys only, streamed without reading sidecars: what a full backup needs (it fetches
+        every object anyway). Unsorted: order does not matter to a backup. A body file whose
+        sidecar is missing is yielded too, so fetching it fails naming the file (never a
+        silent drop)."""
         prefix = data_prefix(resource)
-        try:
-            it = os.scandir(folder)
-        except FileNotFoundError:
-            return
-        with it:
-            for entry in it:
-                name = entry.name
-                if name.endswith(SIDECAR):
-                    if not _skipped(name[: -len(SIDECAR)]):
-                        yield prefix + name[: -len(SIDECAR)]
-                elif not _skipped(name) and not entry.is_dir(follow_symlinks=False) \
-                        and not os.path.exists(entry.path + SIDECAR):
-                    yield prefix + name  # an orphan body: get() names it
+        for entry in self._scan_data(resource):
+            name = entry.name
+            if name.endswith(SIDECAR):
+                if not _skipped(name[: -len(SIDECAR)]):
+                    yield prefix + name[: -len(SIDECAR)]
+            elif not _skipped(name) and not entry.is_dir(follow_symlinks=False) \
+                    and not os.path.exists(entry.path + SIDECAR):
+                yield prefix + name  # an orphan body: get() names it
 
     def get(self, key: str) -> RawObject:
         side, version = self._read_sidecar(key, with_version=True)
