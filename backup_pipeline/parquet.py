@@ -46,8 +46,6 @@ such values differently (e.g. 2.5 read as an integer becomes 2 there, null here)
 
 from __future__ import annotations
 
-import hashlib
-import io
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator
 
