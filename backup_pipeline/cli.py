@@ -72,28 +72,56 @@ def _add_demo(sub) -> None:
 
 
 def cmd_demo(args) -> int:
+    """The main job, the Dagster backup job, run in process on the embedded default: the demo
+    database, the latest daily partition, a persistent Dagster instance under demo/ (so
+    `dagster dev` then shows the run, its materializations and checks)."""
+    import warnings
     from pathlib import Path
 
-    from .api import Backups
+    warnings.filterwarnings("ignore")
+    demo = Path(args.dir).resolve()
     from .demo import ensure_demo_database
 
-    db = ensure_demo_database(Path(args.dir))
-    conn = f"file://{db}"
-    repo = str((Path(args.dir) / "backups").resolve())
-    print(f"demo database: {conn}")
-    with Backups(source=conn, repo=repo) as b, _progress(args) as progress:
-        # The main job: incremental on top of the last backup, full the first time.
-        manifest = b.backup("incremental", full_if_no_parent=True, progress=progress)
-        report = b.verify(manifest["id"])
-    t = manifest["totals"]
-    print(f"backup {manifest['id']} ({manifest['type']}) committed and verified: "
-          f"{len(manifest['resources'])} resources, {t['records']:,} records, {t['tombstones']:,} tombstones, "
-          f"{_human_bytes(t['bytes'])} in {report.files} files")
-    print(f"backup folder: {repo}/{manifest['id']}")
-    print("next:")
-    print(f"  backup-pipeline list --repo {repo}")
-    print(f"  backup-pipeline restore {manifest['id']} --repo {repo} --target file://{Path(args.dir).resolve()}/restored")
-    print(f"  backup-pipeline inspect --source {conn} --resource users")
+    db = ensure_demo_database(demo)
+    conn, repo = f"file://{db}", str(demo / "backups")
+    home = demo / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+
+    import dagster as dg
+
+    from .definitions import build_definitions
+    from .defs.assets import daily
+
+    defs = build_definitions(source=conn, repos=[repo])
+    day = daily.get_last_partition_key()
+    print(f"demo database: {conn}\nbackup repository: {repo}\nrunning s3db_backup_job for partition {day} ...")
+    from .api import Backups
+
+    done = [m for m in Backups(None, repo).list() if m.state == "complete" and m.id.split("-", 1)[1].startswith(day)]
+    if done:
+        print(f"the backup of {day} is already committed: {done[0].id} ({repo}/{done[0].id}); "
+              "a committed backup is never rewritten")
+    else:
+        with dg.DagsterInstance.get() as instance:
+            result = defs.get_job_def("s3db_backup_job").execute_in_process(
+                partition_key=day, instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        if not result.success:
+            print(f"the run failed (run id {result.run_id}); see it in the UI below", file=sys.stderr)
+            return 1
+        manifest = next(m for m in Backups(None, repo).list() if m.id.split("-", 1)[1].startswith(day))
+        print(f"backup {manifest.id} ({manifest.type}) committed: {manifest.records:,} records, "
+              f"{_human_bytes(manifest.bytes)}; {sum(c.passed for c in checks)}/{len(checks)} DuckDB checks passed")
+        print(f"backup folder: {repo}/{manifest.id}")
+    print("open the UI (the run, the assets and their checks are there):")
+    print(f"  DAGSTER_HOME={home} S3DB_SOURCE={conn} BACKUP_REPO={repo} \\")
+    print("    .venv/bin/dagster dev -w dagster_workspace.yaml   # then http://127.0.0.1:3000")
+    print("or from the shell:")
+    print(f"  .venv/bin/backup-pipeline list --repo {repo}")
+    print(f"  .venv/bin/backup-pipeline inspect --source {conn} --resource users")
     return 0
 
 
