@@ -42,8 +42,14 @@ def plugin_prefixes(resource: str | None = None) -> str:
 
 
 def id_from_key(key: str) -> str | None:
-    """The id of a data or partition key: the text after 'id=' in the first segment with it."""
-    for segment in key.split("/"):
-        if segment.startswith("id="):
-            return segment[3:]
-    return None
+    """The id of a data or partition key: the text after 'id=' in the first '/'-segment that
+    starts with it (SPEC §1.2); None if there is none. `resource=users/data/id=u1` -> `u1`."""
+    # that segment is the key's start or follows the first "/id="
+    if key.startswith("id="):
+        start = 3
+    else:
+        start = key.find("/id=") + 4
+        if start == 3:
+            return None
+    end = key.find("/", start)
+    return key[start:] if end < 0 else key[start:end]

@@ -196,7 +196,7 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
     deadline = time.monotonic() + 15
     while _live_group_members(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.2)  # poll (deadline above) for the server group to exit
     if _live_group_members(pgid):
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -224,7 +224,7 @@ def _wait_until_served(base: str, proc: subprocess.Popen, log: Path) -> tuple[st
                     for repo in loc["repositories"]:
                         if JOB in {p["name"] for p in repo["pipelines"]}:
                             return loc["name"], repo["name"]
-        time.sleep(0.5)
+        time.sleep(0.5)  # poll interval: GraphQL has no "wait until loaded" call
     raise AssertionError(f"dagster dev not serving {JOB} after {SERVE_DEADLINE}s (last: {last}):\n{_log_tail(log)}")
 
 
@@ -236,7 +236,7 @@ def _wait_for_run(base: str, run_id: str, log: Path) -> dict:
         assert run["__typename"] == "Run", run
         if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
             return run
-        time.sleep(1)
+        time.sleep(1)  # poll interval: GraphQL has no "wait for run" call
     raise AssertionError(f"run {run_id} not finished after {RUN_DEADLINE}s: {run}\n{_log_tail(log)}")
 
 

@@ -36,8 +36,8 @@ def test_http_endpoint_path_style_with_prefix_and_encoded_credentials():
 
 
 def test_http_without_bucket_defaults_to_s3db():
-    info = parse_connection_string("https://k:s@minio.local:9000")
-    assert (info.bucket, info.key_prefix, info.endpoint) == ("s3db", "", "https://minio.local:9000")
+    info = parse_connection_string("https://k:s@127.0.0.1:9000")
+    assert (info.bucket, info.key_prefix, info.endpoint) == ("s3db", "", "https://127.0.0.1:9000")
 
 
 def test_http_virtual_hosted_when_asked():
