@@ -199,7 +199,7 @@ def main() -> None:
               f"decoding worker {small['full']['worker_maxrss_mb']:.0f} vs {big['full']['worker_maxrss_mb']:.0f} MB")
         inc_growth = big["inc"]["maxrss_mb"] / small["inc"]["maxrss_mb"] - 1
         print(f"peak RSS of incremental: {small['inc']['maxrss_mb']:.0f} MB vs {big['inc']['maxrss_mb']:.0f} MB "
-              f"({100 * inc_growth:+.1f}%: the parent's key index of the resource being diffed is held in memory)")
+              f"({100 * inc_growth:+.1f}%: bounded windows of the listing and of the parent's index)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,9 +2,9 @@
 manifest written last.
 
 Per resource the backup writes RESOURCE.jsonl.<ext> (records and tombstones) and
-RESOURCE.index.jsonl.gz (one [key, version token, content hash] per live object: what the
-next incremental diffs its listing against). Memory holds a bounded window of records; an
-incremental keeps the parent's key index in a temporary SQLite file, not in memory.
+RESOURCE.index.jsonl.gz (one [key, version token, content hash] per live object, in listing
+order: what the next incremental diffs its listing against, see keyindex.py). Memory holds a
+bounded window of records and of the parent's index, whatever the resource's size.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from ..repository.encrypted import seal, unseal
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from .inspect import select_resources
-from .encoding import Encoder
-from .keyindex import EmptyIndex, ParentIndex
+from .encoding import Encoded, Encoder
+from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, index_line, read_index
 from .lines import ms, tombstone_line
 from .progress import Progress
 
@@ -150,11 +150,6 @@ def source_identity(store: Store) -> str:
     return store.url
 
 
-def index_line(key: str, version: str, digest: str) -> bytes:
-    """[key, version token, content hash]: what the next incremental diffs its listing against."""
-    return orjson.dumps([key, version, digest], option=orjson.OPT_APPEND_NEWLINE)
-
-
 class BackupRun:
     def __init__(self, store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
                  parent: dict | None = None):
@@ -270,66 +265,98 @@ class BackupRun:
         schema = ResourceSchema.from_database_json(name, db_json)
         parent_entry = (self.parent or {}).get("resources", {}).get(name)
         result = ResourceResult(name=name, snapshot=parent_entry is None)
-        parent_index = ParentIndex.load(self.repo, self.parent["id"], parent_entry["index"]) if parent_entry \
-            else EmptyIndex()
-        parent_listed = datetime.fromisoformat(parent_entry["listed_at"]) if parent_entry else None
-        estimate = parent_entry["index"]["entries"] if parent_entry else None
-
         data = LineFile(self.repo, backup_id, codecs.file_name(name, req.compression), req.compression)
         index = LineFile(self.repo, backup_id, f"{name}.index.jsonl.gz", INDEX_COMPRESSION)
         ok = False
-        self.progress.start(name, estimate)
+        self.progress.start(name, parent_entry["index"]["entries"] if parent_entry else None)
         try:
             result.listed_at = iso_ms(now_utc())
-            # For a suspect object (listed unchanged but too recent to trust) remember the
-            # parent's hash: after fetching we keep it only if the content really changed.
-            suspects: dict[str, str] = {}
-            deleted_keys: list = []  # the parent's keys the listing did not show, once diffed
-
-            def keys_to_fetch() -> Iterator[str]:
-                # One LIST, diffed against the parent's index in SQL (flat memory); only what
-                # changed, is new, or is too recent to trust from the listing gets fetched.
-                cutoff = int((parent_listed - CHANGE_SAFETY).timestamp() * 1000)
-                unchanged, to_fetch, deleted = parent_index.diff(self.store.list_data_versions(name), cutoff)
-                for key, token, digest in unchanged:
-                    index.write(index_line(key, token, digest))
-                    result.unchanged += 1
-                    self.progress.advance(name)
-                for key, parent_digest in to_fetch:
-                    if parent_digest is not None:
-                        suspects[key] = parent_digest
-                    yield key
-                deleted_keys.append(deleted)  # streamed after the fetches
-
-            decode_passphrase = req.passphrase if req.decrypt_secrets else None
-            # A full snapshot fetches every object: keys alone will do (cheaper on the filesystem).
-            keys = keys_to_fetch() if parent_entry else self.store.list_data_keys(name)
-            objects = self._fetch(keys, name, result)
-            for enc in self.encoder.map(schema, objects, decode_passphrase):
-                result.fetched += 1
-                entry = index_line(enc.key, enc.version, enc.digest)
-                if suspects.pop(enc.key, None) == enc.digest:
-                    result.unchanged += 1  # re-fetched, and really the same as in the parent
-                elif enc.line is None:
-                    # not indexed either: the next incremental tries it again
-                    self._corrupt(result, enc.key, enc.error)
-                    continue
-                else:
-                    data.write(enc.line)
-                    result.records += 1
-                index.write(entry)
-                self.progress.advance(name)
-            for (key,) in (row for rows in deleted_keys for row in rows):  # deleted since the parent
-                data.write(tombstone_line(id_from_key(key) or key, key))
-                result.tombstones += 1
+            if parent_entry:
+                self._changes_since_parent(name, schema, parent_entry, data, index, result)
+            else:
+                self._snapshot(name, schema, data, index, result)
             ok = True
         finally:
-            parent_index.close()
             result.data = data.close(ok)
             result.index = index.close(ok)
             self.progress.finish(name)
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _snapshot(self, name: str, schema: ResourceSchema, data: LineFile, index: LineFile,
+                  result: ResourceResult) -> None:
+        """Every object of the resource (a full backup, or a resource the parent lacks). Keys
+        alone will do: every object is fetched anyway (cheaper on the filesystem)."""
+        objects = self._fetch(self.store.list_data_keys(name), name, result)
+        for enc in self.encoder.map(schema, objects, self._decode_passphrase()):
+            result.fetched += 1
+            if enc.line is None:
+                self._corrupt(result, enc.key, enc.error)  # not indexed: the next backup tries again
+                continue
+            data.write(enc.line)
+            result.records += 1
+            index.write(index_line(enc.key, enc.version, enc.digest))
+            self.progress.advance(name)
+
+    def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: dict, data: LineFile,
+                              index: LineFile, result: ResourceResult) -> None:
+        """One LIST diffed against the parent's key index (keyindex.KeyDiff); only what changed,
+        is new, or is too recent to trust from the listing gets fetched. The new index keeps
+        the listing's order, which is what makes the next diff cheap."""
+        # An object modified within CHANGE_SAFETY of the parent's listing may have changed
+        # unseen (S3 times are to the second): the diff re-fetches it and compares contents.
+        cutoff = datetime.fromisoformat(parent_entry["listed_at"]) - CHANGE_SAFETY
+        diff = KeyDiff(read_index(self.repo, self.parent["id"], parent_entry["index"]),
+                       int(cutoff.timestamp() * 1000), sorted_listing=getattr(self.store, "listing_sorted", False))
+        try:
+            listing = self.store.list_data_versions(name, expected=parent_entry["index"]["entries"])
+            for verdicts in _rounds(diff, listing):
+                fetched = self._fetch_encoded([v[1] for v in verdicts if v[0] is not SAME], name, schema, result)
+                for kind, key, token, detail in verdicts:
+                    if kind is SAME:
+                        index.write(detail)  # the parent's line, byte for byte
+                        result.unchanged += 1
+                        continue
+                    enc = fetched.get(key)
+                    if enc is None or enc.line is None:  # corrupt: recorded (--skip-corrupt) or raised
+                        if enc is not None:
+                            self._corrupt(result, enc.key, enc.error)
+                        if kind is PENDING:
+                            diff.keep_pending(key, token, None, None)  # exists: not deleted
+                        continue
+                    index.write(index_line(enc.key, enc.version, enc.digest))
+                    if kind is PENDING:
+                        diff.keep_pending(enc.key, enc.version, enc.digest, enc.line)
+                    elif kind is SUSPECT and enc.digest == detail:
+                        result.unchanged += 1  # re-fetched, and really the same as in the parent
+                    else:
+                        data.write(enc.line)
+                        result.records += 1
+                self.progress.advance(name, len(verdicts))
+            changed, deleted, unchanged = diff.settle()
+            for line in changed:
+                data.write(line)
+                result.records += 1
+            result.unchanged += unchanged[0]
+            for key in deleted:  # deleted since the parent
+                data.write(tombstone_line(id_from_key(key) or key, key))
+                result.tombstones += 1
+        finally:
+            diff.close()
+
+    def _fetch_encoded(self, keys: list[str], resource: str, schema: ResourceSchema,
+                       result: ResourceResult) -> dict[str, Encoded]:
+        if not keys:
+            return {}
+        objects = self._fetch(iter(keys), resource, result)
+        out = {}
+        for enc in self.encoder.map(schema, objects, self._decode_passphrase()):
+            result.fetched += 1
+            out[enc.key] = enc
+        return out
+
+    def _decode_passphrase(self) -> str | None:
+        return self.req.passphrase if self.req.decrypt_secrets else None
 
     def _fetch(self, keys: Iterator[str], resource: str, result: ResourceResult) -> Iterator[RawObject]:
         """Objects in listing order; a corrupt one fails the backup unless --skip-corrupt."""
@@ -351,3 +378,24 @@ class BackupRun:
                                 ) from (exc if isinstance(exc, Exception) else None)
         result.skipped_corrupt.append({"key": key, "error": str(exc)})
         self.progress.message(f"skipped corrupt object {key}: {exc}")
+
+
+# A round of an incremental: at most this many listed objects, or this many to fetch; the
+# fetches of a round run concurrently, and the round's index lines are written in order.
+ROUND_OBJECTS = 16384
+ROUND_FETCHES = 512
+
+
+def _rounds(diff: KeyDiff, listing: Iterable[tuple[str, str, int]]) -> Iterator[list]:
+    verdicts: list = []
+    fetches = 0
+    for key, token, last_modified_ms in listing:
+        verdict = diff.classify(key, token, last_modified_ms)
+        verdicts.append(verdict)
+        if verdict[0] is not SAME:
+            fetches += 1
+        if fetches >= ROUND_FETCHES or len(verdicts) >= ROUND_OBJECTS:
+            yield verdicts
+            verdicts, fetches = [], 0
+    if verdicts:
+        yield verdicts

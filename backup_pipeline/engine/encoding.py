@@ -59,18 +59,23 @@ class Encoder:
     def __init__(self, workers: int | None = None):
         self.workers = default_workers() if workers is None else max(0, workers)  # 0 = inline
         self._pool: ProcessPoolExecutor | None = None
+        # Starting workers costs about a second (spawn + imports): the first INLINE_FIRST
+        # records of a run (over all calls) are decoded here, so small resources and small
+        # incrementals never pay it.
+        self._inline_left = INLINE_FIRST
 
     def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[Encoded]:
         objs = iter(objs)
-        if self._pool is None:
-            # Starting workers costs about a second (spawn + imports): decode the first
-            # INLINE_FIRST records here, so small resources and small incrementals never pay it.
-            for o in islice(objs, 0 if self.workers == 0 else INLINE_FIRST):
+        if self.workers == 0:
+            for o in objs:
                 yield encode_one(schema, o, passphrase)
-            if self.workers == 0:
-                for o in objs:
-                    yield encode_one(schema, o, passphrase)
+            return
+        while self._pool is None and self._inline_left > 0:
+            o = next(objs, None)
+            if o is None:
                 return
+            self._inline_left -= 1
+            yield encode_one(schema, o, passphrase)
         first = list(islice(objs, BATCH))
         if not first:
             return

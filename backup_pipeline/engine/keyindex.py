@@ -1,9 +1,21 @@
-"""The parent's key index of one resource, on disk (SQLite in a temporary file), so that an
-incremental's memory stays flat however many records the resource holds.
+"""The key index of a resource and the diff of a new listing against the parent's.
 
-Each entry: key -> (version token, content hash). The version token is what a listing says
+A backup's RESOURCE.index.jsonl.gz holds one line per live object, in the order the store
+listed them: [key, version token, content hash]. The version token is what a listing says
 about an object without fetching it (S3: ETag|LastModified|size; filesystem: the sidecar's
 mtime and size); the content hash covers metadata, content type and body.
+
+An incremental walks its listing and the parent's index side by side. Stores list in a stable
+order (S3 sorts keys; a filesystem directory returns names in the same order while they
+exist, rewrites included), so in practice every listed key is found at the head of the
+parent's index: the diff costs a dict lookup per object and an unchanged entry's line is
+carried over byte for byte. Memory holds a bounded window of the parent's index.
+
+The result never depends on the order, only the cost does: a listed key not found in the
+window is fetched and kept *pending*, a parent entry passed over is *spilled*, both into a
+small SQLite file, and the two are settled when the listing ends (a pending object whose
+token and content equal its spilled parent entry is unchanged; a spilled entry nobody
+listed was deleted).
 """
 
 from __future__ import annotations
@@ -11,7 +23,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Iterable, Iterator  # noqa: F401
+from collections import deque
+from typing import Iterator
 
 import orjson
 
@@ -19,84 +32,225 @@ from .. import codecs
 from ..errors import IntegrityError
 from ..repository.encrypted import unseal
 
-BATCH = 5000
+# Parent entries read ahead of the listing at most (each ~250 bytes in memory).
+WINDOW = 8192
+# Misses in a row, with a full window, after which the window is assumed to be stuck on
+# entries nobody will list (a long run of deletions) and its older half is spilled.
+STUCK_AFTER = 64
 
 
-class ParentIndex:
+def index_line(key: str, version: str, digest: str) -> bytes:
+    """[key, version token, content hash]: what the next incremental diffs its listing against."""
+    return orjson.dumps([key, version, digest], option=orjson.OPT_APPEND_NEWLINE)
+
+
+def read_index(repo, backup_id: str, index: dict) -> Iterator[tuple[str, str, str, bytes]]:
+    """(key, token, digest, line with its newline) of a backup's key index, streamed."""
+    where = repo.describe(backup_id, index["file"])
+    with repo.open_file(backup_id, index["file"]) as f:
+        for n, line in enumerate(codecs.iter_lines(unseal(repo, f, where), index.get("compression", "gzip")), 1):
+            try:
+                key, token, digest = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError, TypeError):
+                raise IntegrityError(f"{where}: line {n} is not an index entry") from None
+            yield key, token, digest, line + b"\n"
+
+
+# What the diff says of one listed object: a plain tuple (kind, key, token, detail), built
+# 200,000 times a second.
+SAME = "same"  # unchanged: detail = the parent's index line, carried over
+CHANGED = "changed"  # fetch and write
+SUSPECT = "suspect"  # same token but too recent to trust: fetch, write if its content hash differs from detail
+PENDING = "pending"  # not found in order: fetch, settled by KeyDiff.settle()
+Verdict = tuple  # (kind, key, token, detail)
+
+
+class KeyDiff:
+    """Diffs a listing, one object at a time in listing order, against a parent's index."""
+
+    def __init__(self, parent: Iterator[tuple[str, str, str, bytes]], cutoff_ms: int,
+                 sorted_listing: bool = False, window: int | None = None):
+        self._parent = parent
+        self._cutoff = cutoff_ms  # objects modified at or after this may hide a change: re-fetch
+        self._sorted = sorted_listing  # a hint only: lets a miss tell a new key from deletions
+        self._window = window or WINDOW
+        self._ahead: dict[str, tuple[str, str, bytes]] = {}  # read, not yet listed
+        self._order: deque[str] = deque()  # the same keys, in the parent's order
+        self._misses = 0
+        self._spill = _Spill()
+
+    def classify(self, key: str, token: str, last_modified_ms: int) -> Verdict:
+        if not self._ahead:
+            # the usual case: the parent's next entry is this very key
+            entry = next(self._parent, None)
+            if entry is not None and entry[0] == key:
+                entry = entry[1:]
+            else:
+                if entry is not None:
+                    self._ahead[entry[0]] = entry[1:]
+                    self._order.append(entry[0])
+                entry = self._find(key)
+        else:
+            entry = self._find(key)
+        if entry is None:
+            self._missed()
+            return PENDING, key, token, None
+        self._misses = 0
+        parent_token, digest, line = entry
+        if parent_token != token:
+            return CHANGED, key, token, None
+        if last_modified_ms >= self._cutoff:
+            return SUSPECT, key, token, digest
+        return SAME, key, token, line
+
+    # -- the window over the parent's index -------------------------------------------------
+    def _find(self, key: str) -> tuple[str, str, bytes] | None:
+        entry = self._ahead.pop(key, None)
+        if entry is not None:
+            self._pass_over(until=key)
+            return entry
+        if self._sorted:
+            self._spill_ahead_before(key)
+        return self._read_until(key)
+
+    def _read_until(self, key: str) -> tuple[str, str, bytes] | None:
+        """Reads the parent forward until `key` (returned, and everything read before it
+        spilled) or until the window is full (None)."""
+        while len(self._ahead) < self._window:
+            entry = next(self._parent, None)
+            if entry is None:
+                return None
+            k = entry[0]
+            if k == key:
+                self._pass_over(until=None)
+                return entry[1:]
+            if self._sorted and k < key:
+                self._spill.parent(entry)  # sorted: passed over, so not listed (deleted)
+                continue
+            self._ahead[k] = entry[1:]
+            self._order.append(k)
+            if self._sorted and k > key:
+                return None  # sorted: `key` would have come before `k`, so it is new
+        return None
+
+    def _pass_over(self, until: str | None) -> None:
+        """Spills the entries read before the one just matched (`until`; None: all of them):
+        the listing went past them, so they were deleted or are listed out of order."""
+        order, ahead = self._order, self._ahead
+        while order:
+            k = order.popleft()
+            if k == until:
+                return
+            entry = ahead.pop(k, None)
+            if entry is not None:
+                self._spill.parent((k, *entry))
+
+    def _spill_ahead_before(self, key: str) -> None:
+        order, ahead = self._order, self._ahead
+        while order and order[0] < key:
+            k = order.popleft()
+            self._spill.parent((k, *ahead.pop(k)))
+
+    def _missed(self) -> None:
+        if len(self._ahead) < self._window:
+            return
+        self._misses += 1
+        if self._misses >= STUCK_AFTER:
+            # stuck on entries nobody lists (a run of deletions longer than the window):
+            # make room so that the window moves on
+            for _ in range(len(self._order) // 2):
+                k = self._order.popleft()
+                self._spill.parent((k, *self._ahead.pop(k)))
+            self._misses = 0
+
+    # -- the end of the listing --------------------------------------------------------------
+    def keep_pending(self, key: str, token: str, digest: str | None, line: bytes | None) -> None:
+        """A PENDING object once fetched (digest None: it could not be read, so it is neither
+        written nor reported deleted)."""
+        self._spill.pending(key, token, digest, line)
+
+    def settle(self) -> tuple[Iterator[bytes], Iterator[str], list[int]]:
+        """After the listing: (data lines of the pending objects that changed or are new, keys
+        deleted since the parent in key order, [count of pending objects found unchanged]).
+        The count is filled once the first iterator is consumed."""
+        for k in self._order:
+            self._spill.parent((k, *self._ahead[k]))
+        self._ahead.clear()
+        self._order.clear()
+        for entry in self._parent:
+            self._spill.parent(entry)
+        return self._spill.settle()
+
+    def close(self) -> None:
+        self._spill.close()
+
+
+class _Spill:
+    """Parent entries passed over and pending objects, on disk (SQLite in a temporary file)."""
+
+    BATCH = 2000
+
     def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="backup-index-", suffix=".sqlite")
-        os.close(fd)
-        self.db = sqlite3.connect(self.path)
-        self.db.executescript("""
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
-            CREATE TABLE idx (key TEXT PRIMARY KEY, token TEXT, digest TEXT, seen INTEGER DEFAULT 0) WITHOUT ROWID;
-        """)
+        self._db: sqlite3.Connection | None = None
+        self._parents: list = []
+        self._pendings: list = []
 
-    @classmethod
-    def load(cls, repo, backup_id: str, index: dict) -> "ParentIndex":
-        self = cls()
-        where = repo.describe(backup_id, index["file"])
+    def parent(self, entry: tuple) -> None:
+        self._parents.append(entry[:3])
+        if len(self._parents) >= self.BATCH:
+            self._flush()
 
-        def rows() -> Iterator[tuple[str, str, str]]:
-            with repo.open_file(backup_id, index["file"]) as f:
-                for n, line in enumerate(codecs.iter_lines(unseal(repo, f, where), index.get("compression", "gzip")), 1):
-                    try:
-                        key, token, digest = orjson.loads(line)
-                    except (orjson.JSONDecodeError, ValueError, TypeError):
-                        raise IntegrityError(f"{where}: line {n} is not an index entry") from None
-                    yield key, token, digest
+    def pending(self, key: str, token: str, digest: str | None, line: bytes | None) -> None:
+        self._pendings.append((key, token, digest, line))
+        if len(self._pendings) >= self.BATCH:
+            self._flush()
 
-        batch: list = []
-        for row in rows():
-            batch.append(row)
-            if len(batch) >= BATCH:
-                self.db.executemany("INSERT OR REPLACE INTO idx (key, token, digest) VALUES (?, ?, ?)", batch)
-                batch.clear()
-        if batch:
-            self.db.executemany("INSERT OR REPLACE INTO idx (key, token, digest) VALUES (?, ?, ?)", batch)
-        self.db.commit()
-        return self
+    def _flush(self) -> None:
+        db = self._open()
+        db.executemany("INSERT OR REPLACE INTO parent VALUES (?, ?, ?)", self._parents)
+        db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", self._pendings)
+        self._parents.clear()
+        self._pendings.clear()
 
-    def diff(self, listing: Iterable, cutoff_ms: int):
-        """Set-based diff of a listing (ObjectInfo with version) against the parent, in SQL:
-        returns (unchanged, to_fetch, deleted) iterators. unchanged: (key, token, digest) of
-        objects whose token matches and that are older than `cutoff_ms`; to_fetch: (key,
-        parent digest or None when the token matched but the object is too recent to trust);
-        deleted: keys of the parent that the listing did not show."""
-        self.db.execute("CREATE TABLE cur (key TEXT PRIMARY KEY, token TEXT, lm INTEGER) WITHOUT ROWID")
-        batch: list = []
-        for info in listing:
-            batch.append((info.key, info.version, int(info.last_modified.timestamp() * 1000)))
-            if len(batch) >= BATCH:
-                self.db.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?, ?)", batch)
-                batch.clear()
-        if batch:
-            self.db.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?, ?)", batch)
-        self.db.commit()
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            fd, self._path = tempfile.mkstemp(prefix="backup-keydiff-", suffix=".sqlite")
+            os.close(fd)
+            self._db = sqlite3.connect(self._path)
+            self._db.executescript("""
+                PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;
+                CREATE TABLE parent (key TEXT PRIMARY KEY, token TEXT, digest TEXT) WITHOUT ROWID;
+                CREATE TABLE pending (key TEXT PRIMARY KEY, token TEXT, digest TEXT, line BLOB) WITHOUT ROWID;
+            """)
+        return self._db
 
-        def rows(sql: str, params=()):
-            cur = self.db.execute(sql, params)
+    def settle(self):
+        self._flush()
+        db = self._db
+        unchanged = [0]
+
+        def rows(sql: str):
+            cur = db.execute(sql)
             while chunk := cur.fetchmany(1000):
                 yield from chunk
 
-        unchanged = rows("SELECT c.key, p.token, p.digest FROM cur c JOIN idx p ON p.key = c.key "
-                         "WHERE p.token = c.token AND c.lm < ?", (cutoff_ms,))
-        to_fetch = rows("SELECT c.key, CASE WHEN p.token = c.token THEN p.digest END FROM cur c "
-                        "LEFT JOIN idx p ON p.key = c.key "
-                        "WHERE p.key IS NULL OR p.token != c.token OR c.lm >= ?", (cutoff_ms,))
-        deleted = rows("SELECT key FROM idx WHERE key NOT IN (SELECT key FROM cur) ORDER BY key")
-        return unchanged, to_fetch, deleted
+        def changed() -> Iterator[bytes]:
+            for line, same in rows("SELECT c.line, p.token = c.token AND p.digest = c.digest FROM pending c "
+                                   "LEFT JOIN parent p ON p.key = c.key WHERE c.digest IS NOT NULL"):
+                if same:
+                    unchanged[0] += 1
+                else:
+                    yield line
+
+        deleted = (key for (key,) in rows("SELECT key FROM parent WHERE key NOT IN (SELECT key FROM pending) "
+                                          "ORDER BY key"))
+        return changed(), deleted, unchanged
 
     def close(self) -> None:
-        self.db.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-
-
-class EmptyIndex:
-    """No parent: nothing to diff against (a full snapshot)."""
-
-    def close(self) -> None:
-        pass
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+            try:
+                os.unlink(self._path)
+            except FileNotFoundError:
+                pass

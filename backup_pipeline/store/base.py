@@ -19,7 +19,6 @@ class ObjectInfo:
     etag: str  # with the double quotes, as S3 returns it: '"d41d8cd9..."'
     last_modified: datetime  # timezone-aware UTC
     size: int
-    version: str = ""  # change token; equal tokens = unchanged object (see list_data_versions)
 
 
 @dataclass(slots=True)
@@ -49,9 +48,13 @@ class Store(Protocol):
 
     def list_data(self, resource: str) -> Iterator[ObjectInfo]: ...
 
-    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
-        """Data objects with a change token (`version`), as cheaply as the store allows; the
-        same token comes back in RawObject.extra["version"] from get()."""
+    listing_sorted: bool  # True when data listings come in key order (S3); a hint for diffs
+
+    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
+        """(key, change token, last modified in ms) of every data object, as cheaply as the
+        store allows, in an order that stays the same from one listing to the next; the same
+        token comes back in RawObject.extra["version"] from get(). `expected`: roughly how many
+        objects the caller expects (a store may list large folders differently)."""
 
     def list_data_keys(self, resource: str) -> Iterator[str]:
         """Data keys only (cheaper where a listing must read metadata, as on the filesystem)."""

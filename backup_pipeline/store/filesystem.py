@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from datetime import datetime, timezone
@@ -17,14 +19,8 @@ from ..errors import CorruptObject, MetadataFileError, NotFound
 from .base import ObjectInfo, RawObject
 from .collation import locale_sort_key
 from .concurrency import threaded_ordered_map
+from .fs_lister import SIDECAR, is_skipped as _skipped, scan_sidecars
 from .names import DATABASE_JSON_KEY, check_resource_name, data_prefix
-
-SIDECAR = ".meta.json"
-
-
-def _skipped(name: str) -> bool:
-    """Files s3db.js itself ignores: backups, temp files, the journal."""
-    return name.endswith(".bak") or ".tmp." in name or name == "operations.journal"
 
 
 def parse_iso(text: str) -> datetime:
@@ -35,8 +31,47 @@ def iso_ms(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# Objects from which a listing runs in a second process (fs_lister.py): below, starting it
+# (~20 ms) costs more than the overlap saves.
+PARALLEL_LISTING_FROM = 20_000
+
+
+def _list_versions(folder: str, prefix: str) -> Iterator[tuple[str, str, int]]:
+    for name, ns, size in scan_sidecars(folder):
+        yield prefix + name, f"fs:{ns}:{size}", ns // 1_000_000
+
+
+def _list_versions_in_child(folder: str, prefix: str) -> Iterator[tuple[str, str, int]]:
+    """The same listing, made by fs_lister.py in a child process and streamed back."""
+    proc = subprocess.Popen([sys.executable, "-I", "-S", _LISTER, folder],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        tail = b""
+        while chunk := proc.stdout.read1(1 << 20):
+            fields = (tail + chunk).split(b"\0")
+            whole = (len(fields) - 1) // 3 * 3  # the last field is unfinished (often empty)
+            tail = b"\0".join(fields[whole:])
+            fsdecode = os.fsdecode
+            for i in range(0, whole, 3):
+                yield prefix + fsdecode(fields[i]), fields[i + 1].decode(), int(fields[i + 2])
+        stderr = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0 or tail:
+            raise OSError(f"listing {folder} failed (lister exit code {proc.returncode}): {stderr.strip()[-2000:]}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+_LISTER = str(Path(__file__).with_name("fs_lister.py"))  # run by path: no package import
+
+
 class FilesystemStore:
     """A database in s3db.js's `file://` layout."""
+
+    listing_sorted = False  # data listings come in directory order
 
     def __init__(self, base_path: str | os.PathLike, url: str | None = None, create: bool = False):
         self.base = Path(base_path)
@@ -166,17 +201,16 @@ class FilesystemStore:
         with it:
             yield from it
 
-    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
-        """Streamed, unsorted, one stat per object: the sidecar's mtime and size are its change
-        token (s3db.js rewrites the sidecar on every write), so no sidecar is read or parsed."""
+    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
+        """(key, change token, last modified ms), streamed in directory order (stable while the
+        names exist: s3db.js rewrites a sidecar by renaming a new file over it), one stat per
+        object: the sidecar's mtime and size are its change token, so no sidecar is read.
+        `expected` (the caller's guess of the count) moves large listings to a second process."""
         prefix = data_prefix(resource)
-        for entry in self._scan_data(resource):
-            name = entry.name
-            if not name.endswith(SIDECAR) or _skipped(name[: -len(SIDECAR)]):
-                continue
-            st = entry.stat()
-            yield ObjectInfo(prefix + name[: -len(SIDECAR)], "", datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                             st.st_size, version=f"fs:{st.st_mtime_ns}:{st.st_size}")
+        folder = self._file(prefix.rstrip("/"))
+        if expected is not None and expected >= PARALLEL_LISTING_FROM:
+            return _list_versions_in_child(folder, prefix)
+        return _list_versions(folder, prefix)
 
     def list_data_keys(self, resource: str) -> Iterator[str]:
         """Keys only, streamed without reading sidecars: what a full backup needs (it fetches

@@ -60,6 +60,8 @@ class _LoopThread:
 class S3Store:
     """A database on S3; keys are relative to `bucket/key_prefix`."""
 
+    listing_sorted = True  # S3 lists keys in UTF-8 byte order (a hint: diffs stay correct without it)
+
     def __init__(self, info: ConnectionInfo, url: str | None = None):
         self.info = info
         self.url = url or info.masked()
@@ -185,12 +187,12 @@ class S3Store:
     def list_data_keys(self, resource: str) -> Iterator[str]:
         return (info.key for info in self.list_data(resource))
 
-    def list_data_versions(self, resource: str) -> Iterator[ObjectInfo]:
+    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
         # ETag alone misses metadata-only rewrites of empty bodies; LastModified (to the second)
         # and size join it, and the engine re-fetches what is too recent to trust.
         for info in self.list_data(resource):
-            yield ObjectInfo(info.key, info.etag, info.last_modified, info.size,
-                             version=f"{info.etag}|{int(info.last_modified.timestamp() * 1000)}|{info.size}")
+            last_modified_ms = int(info.last_modified.timestamp() * 1000)
+            yield info.key, f"{info.etag}|{last_modified_ms}|{info.size}", last_modified_ms
 
     async def _get_async(self, key: str) -> RawObject:
         if not _object_store_safe(key):

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
+from backup_pipeline.engine.lines import object_version
 from backup_pipeline.errors import InvalidResourceName, NotFound
 from backup_pipeline.store import RawObject, id_from_key, open_store
 from s3db_fixtures import FS_DB, copy_fs_db, load_fs_db_into_bucket
@@ -71,6 +72,30 @@ def test_lists_every_data_key_with_etag_size_and_time(store):
             assert info.size == len(body)
             assert info.last_modified.tzinfo is not None
             assert id_from_key(info.key) == info.key.rsplit("id=", 1)[1]
+
+
+@pytest.mark.parametrize("expected", [None, 10**9], ids=["small", "large"])
+def test_lists_data_versions_in_a_stable_order_with_the_tokens_get_returns(store, expected):
+    """What an incremental diffs: (key, token, ms) in an order that stays the same from one
+    listing to the next, rewrites included (the filesystem lists large folders from a second
+    process: `expected` above its threshold)."""
+    objects = _fixture_objects()
+    for resource in store.list_resources():
+        listed = list(store.list_data_versions(resource, expected=expected))
+        assert {k for k, _, _ in listed} == {k for k in objects if k.startswith(f"resource={resource}/data/")}
+        for key, token, ms in listed:
+            obj = store.get(key)
+            assert (obj.extra.get("version") or object_version(obj)) == token, key
+            assert str(ms) in token, key  # the time the token holds, in ms (fs: ns)
+    assert list(store.list_data_versions("nothing", expected=expected)) == []
+    listed = list(store.list_data_versions("users", expected=expected))
+    key, token, _ = listed[len(listed) // 2]
+    obj = store.get(key)
+    store.put(RawObject(key=key, metadata=obj.metadata, content_type=obj.content_type, body=obj.body + b" "))
+    again = list(store.list_data_versions("users", expected=expected))
+    assert [k for k, _, _ in again] == [k for k, _, _ in listed]
+    assert {k: t for k, t, _ in again if k != key} == {k: t for k, t, _ in listed if k != key}
+    assert dict((k, t) for k, t, _ in again)[key] != token
 
 
 def test_lists_partition_sequence_prefixes_mid_segment(store):
