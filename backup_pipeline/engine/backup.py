@@ -91,6 +91,10 @@ class LineFile:
         self._writer.write(line)
         self.stats.lines += 1
 
+    def write_lines(self, lines: list[bytes]) -> None:
+        self._writer.write(b"".join(lines))
+        self.stats.lines += len(lines)
+
     def close(self, ok: bool = True) -> FileStats:
         if ok:
             self._writer.close()
@@ -311,11 +315,13 @@ class BackupRun:
         try:
             listing = self.store.list_data_versions(name, expected=parent_entry["index"]["entries"])
             for verdicts in _rounds(diff, listing):
-                fetched = self._fetch_encoded([v[1] for v in verdicts if v[0] is not SAME], name, schema, result)
+                to_fetch = [v[1] for v in verdicts if v[0] is not SAME]
+                fetched = self._fetch_encoded(to_fetch, name, schema, result)
+                result.unchanged += len(verdicts) - len(to_fetch)
+                index_lines = []  # the round's, in listing order: written at once
                 for kind, key, token, detail in verdicts:
                     if kind is SAME:
-                        index.write(detail)  # the parent's line, byte for byte
-                        result.unchanged += 1
+                        index_lines.append(detail)  # the parent's line, byte for byte
                         continue
                     enc = fetched.get(key)
                     if enc is None or enc.line is None:  # corrupt: recorded (--skip-corrupt) or raised
@@ -324,7 +330,7 @@ class BackupRun:
                         if kind is PENDING:
                             diff.keep_pending(key, token, None, None)  # exists: not deleted
                         continue
-                    index.write(index_line(enc.key, enc.version, enc.digest))
+                    index_lines.append(index_line(enc.key, enc.version, enc.digest))
                     if kind is PENDING:
                         diff.keep_pending(enc.key, enc.version, enc.digest, enc.line)
                     elif kind is SUSPECT and enc.digest == detail:
@@ -332,6 +338,7 @@ class BackupRun:
                     else:
                         data.write(enc.line)
                         result.records += 1
+                index.write_lines(index_lines)
                 self.progress.advance(name, len(verdicts))
             changed, deleted, unchanged = diff.settle()
             for line in changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import os
@@ -46,14 +47,18 @@ def _list_versions_in_child(folder: str, prefix: str) -> Iterator[tuple[str, str
     proc = subprocess.Popen([sys.executable, "-I", "-S", _LISTER, folder],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        # a 1 MiB pipe (Linux) lets the lister run ~20,000 objects ahead instead of ~1,000
+        fcntl.fcntl(proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size: the default pipe works, a little slower
+    try:
         tail = b""
         while chunk := proc.stdout.read1(1 << 20):
             fields = (tail + chunk).split(b"\0")
             whole = (len(fields) - 1) // 3 * 3  # the last field is unfinished (often empty)
             tail = b"\0".join(fields[whole:])
-            fsdecode = os.fsdecode
-            for i in range(0, whole, 3):
-                yield prefix + fsdecode(fields[i]), fields[i + 1].decode(), int(fields[i + 2])
+            for i in range(0, whole, 3):  # names as os.fsdecode gives them, without its cost
+                yield prefix + fields[i].decode("utf-8", "surrogateescape"), fields[i + 1].decode(), int(fields[i + 2])
         stderr = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0 or tail:
             raise OSError(f"listing {folder} failed (lister exit code {proc.returncode}): {stderr.strip()[-2000:]}")

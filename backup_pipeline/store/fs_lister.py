@@ -48,9 +48,9 @@ def scan_sidecars(folder: str) -> Iterator[tuple[str, int, int]]:
 def main(folder: str) -> None:
     out = sys.stdout.buffer
     parts: list[bytes] = []
-    fsencode = os.fsencode
     for name, ns, size in scan_sidecars(folder):
-        parts.append(b"%s\0fs:%d:%d\0%d\0" % (fsencode(name), ns, size, ns // 1_000_000))
+        # the bytes os.fsencode would give (the name as the directory holds it)
+        parts.append(b"%s\0fs:%d:%d\0%d\0" % (name.encode("utf-8", "surrogateescape"), ns, size, ns // 1_000_000))
         if len(parts) >= BATCH:
             out.write(b"".join(parts))
             parts.clear()
