@@ -389,7 +389,7 @@ class BackupRun:
 
 # A round of an incremental: at most this many listed objects, or this many to fetch; the
 # fetches of a round run concurrently, and the round's index lines are written in order.
-ROUND_OBJECTS = 16384
+ROUND_OBJECTS = 4096
 ROUND_FETCHES = 512
 
 

@@ -53,7 +53,7 @@ def _list_versions_in_child(folder: str, prefix: str) -> Iterator[tuple[str, str
         pass  # above /proc/sys/fs/pipe-max-size: the default pipe works, a little slower
     try:
         tail = b""
-        while chunk := proc.stdout.read1(1 << 20):
+        while chunk := proc.stdout.read1(1 << 18):
             fields = (tail + chunk).split(b"\0")
             whole = (len(fields) - 1) // 3 * 3  # the last field is unfinished (often empty)
             tail = b"\0".join(fields[whole:])
