@@ -102,3 +102,36 @@ def test_parquet_mirror_is_recorded_and_verified(tmp_path):
     f.write_bytes(bytes(data))
     bad = cli("verify", out["id"], "--repo", repo, check=False)
     assert bad.returncode == 4 and b"users.parquet: sha256" in bad.stderr
+
+
+def test_interrupted_restore_is_never_taken_for_a_whole_database(tmp_path):
+    make_items_db(tmp_path / "db", 30_000)
+    repo, target = tmp_path / "repo", tmp_path / "target"
+    backup_id = orjson.loads(cli("backup", "--source", f"file://{tmp_path / 'db'}", "--repo", repo, "--json").stdout)["id"]
+    proc = subprocess.Popen([*CLI, "restore", backup_id, "--repo", str(repo), "--target", f"file://{target}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    marker = target / "plugin=backup-pipeline" / "restore-in-progress.json"
+    data = target / "resource=items" / "data"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if marker.exists() and data.is_dir() and next(os.scandir(data), None) is not None:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)  # polling files that another process writes, with a deadline
+    else:
+        raise AssertionError("restore never started writing")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    again = cli("restore", backup_id, "--repo", repo, "--target", f"file://{target}", check=False)
+    assert again.returncode == 5 and b"unfinished restore" in again.stderr and b"--mode replace" in again.stderr
+    backup_of_target = cli("backup", "--source", f"file://{target}", "--repo", tmp_path / "repo2", check=False)
+    assert backup_of_target.returncode == 5 and b"unfinished restore" in backup_of_target.stderr
+    assert not (tmp_path / "repo2").exists() or not any((tmp_path / "repo2").glob("*/s3db.json"))
+
+    out = orjson.loads(cli("restore", backup_id, "--repo", repo, "--target", f"file://{target}",
+                           "--mode", "replace", "--json").stdout)
+    assert out["resources"]["items"]["written"] == 30_000
+    assert not marker.exists()
+    assert sum(1 for e in os.scandir(data) if e.name.endswith(".meta.json")) == 30_000
+    assert cli("backup", "--source", f"file://{target}", "--repo", tmp_path / "repo2", "--json").returncode == 0

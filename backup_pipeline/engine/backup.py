@@ -26,6 +26,7 @@ from ..repository import Repository
 from ..repository.encrypted import seal, unseal
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
+from . import restore_marker
 from .inspect import select_resources
 from .encoding import Encoded, Encoder
 from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, index_line, read_index
@@ -167,6 +168,7 @@ class BackupRun:
     def run(self) -> dict:
         req = self.req
         started = now_utc()
+        self.refuse_partial_source()  # first: its s3db.json may not be written yet
         db_json = self.store.read_database_json()
         chosen = select_resources(db_json, req.resources)
         excluded = [check for check in (req.exclude or [])]
@@ -185,6 +187,12 @@ class BackupRun:
             raise
         finally:
             self.encoder.close()
+
+    def refuse_partial_source(self) -> None:
+        """A database an interrupted restore left half-written is never backed up as if whole."""
+        marker = restore_marker.read(self.store)
+        if marker is not None:
+            raise restore_marker.unfinished(self.store, marker, "backed up")
 
     def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str,
              results: dict[str, ResourceResult]) -> dict:

@@ -4,12 +4,14 @@ Per resource, the chain is replayed newest first (the resource's lines from the 
 for, then its parents' back to the last snapshot of the resource): the first line seen for a
 key wins, a tombstone deletes. Objects are written raw (key, metadata, content type, body),
 then partition references regenerated from the decoded records, then sequence objects, then
-`s3db.json` (merged into the target's when it has one).
+`s3db.json` (merged into the target's when it has one). A marker object stays in the target
+while it writes (restore_marker.py), so an interrupted restore never looks complete.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Iterator
 
 import orjson
@@ -20,7 +22,9 @@ from ..format import ResourceSchema, partition_reference_key
 from ..repository import Repository
 from ..repository.encrypted import unseal
 from ..store import RawObject, Store
+from ..store.filesystem import iso_ms
 from ..store.names import DATABASE_JSON_KEY
+from . import restore_marker
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
 
@@ -153,6 +157,9 @@ class RestoreRun:
         except Exception:
             target_db = None
         merged = merge_database_json(target_db, manifest["database"], chosen)  # conflicts fail early
+        marker = restore_marker.read(self.target)
+        if marker is not None and self.mode == "safe":
+            raise restore_marker.unfinished(self.target, marker, "restored into in safe mode")
         if self.mode == "safe":
             for name in chosen:
                 if next(iter(self.target.list_data(name)), None) is not None:
@@ -161,6 +168,8 @@ class RestoreRun:
                         "choose --mode replace (delete them first), merge (overwrite same ids, keep others) "
                         "or skip (keep existing ids)"
                     )
+        if not self.dry_run:
+            restore_marker.write(self.target, self.backup_id, self.mode, chosen, iso_ms(datetime.now(timezone.utc)))
         for name in chosen:
             report.resources[name] = self._restore_resource(manifest, name)
         for name in chosen:
@@ -171,6 +180,7 @@ class RestoreRun:
         if not self.dry_run:
             body = orjson.dumps(merged, option=orjson.OPT_INDENT_2)
             self.target.put(RawObject(key=DATABASE_JSON_KEY, metadata={}, content_type="application/json", body=body))
+            restore_marker.clear(self.target)  # the last write: the target is whole
         return report
 
     def _restore_resource(self, manifest: dict, name: str) -> ResourcePlan:

@@ -113,6 +113,7 @@ class StagedBackup:
                                 "rewritten (materialize another partition, or remove it with cleanup)")
         if name not in self.resources:
             raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
+        self.run.refuse_partial_source()
         try:
             result = self.run._backup_resource(self.backup_id, name, self.plan["database"]).as_json()
         finally:
