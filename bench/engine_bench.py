@@ -170,7 +170,7 @@ def bench_size(n: int, work: Path) -> dict:
     print(f"  ceiling (read files + gzip, no decoding) {ceil_rate:>10,.0f} rec/s")
     print(f"  full backup                              {full_rate:>10,.0f} rec/s  = {100 * full_rate / ceil_rate:5.1f}% of ceiling (goal >= 50%)   peak RSS {full['maxrss_mb']:.0f} MB (+ worker {full['worker_maxrss_mb']:.0f} MB)")
     print(f"  incremental after 1% ({changed:,} changed)   {n / inc['seconds']:>10,.0f} rec/s  {inc['seconds']:.2f} s = {100 * inc['seconds'] / full['seconds']:5.1f}% of full (goal < 10%)   fetched {inc['fetched']:,}, tombstones {inc['tombstones']:,}")
-    print(f"  restore (full + incremental chain)       {restore['records'] / restore['seconds']:>10,.0f} rec/s")
+    print(f"  restore (full + incremental chain)       {restore['records'] / restore['seconds']:>10,.0f} rec/s   peak RSS {restore['maxrss_mb']:.0f} MB")
     print(f"  verify                                   {verify['bytes'] / 1e6 / verify['seconds']:>10,.1f} MB/s ({verify['bytes'] / 1e6:.1f} MB)")
     shutil.rmtree(work / f"restored-{n}", ignore_errors=True)
     return {"n": n, "full": full, "inc": inc, "ceiling": ceiling, "restore": restore, "verify": verify}
@@ -200,6 +200,9 @@ def main() -> None:
         inc_growth = big["inc"]["maxrss_mb"] / small["inc"]["maxrss_mb"] - 1
         print(f"peak RSS of incremental: {small['inc']['maxrss_mb']:.0f} MB vs {big['inc']['maxrss_mb']:.0f} MB "
               f"({100 * inc_growth:+.1f}%: bounded windows of the listing and of the parent's index)")
+        restore_growth = big["restore"]["maxrss_mb"] / small["restore"]["maxrss_mb"] - 1
+        print(f"peak RSS of restore: {small['restore']['maxrss_mb']:.0f} MB vs {big['restore']['maxrss_mb']:.0f} MB "
+              f"({100 * restore_growth:+.1f}%)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

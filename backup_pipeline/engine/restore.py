@@ -3,9 +3,9 @@
 Per resource, the chain is replayed newest first (the resource's lines from the backup asked
 for, then its parents' back to the last snapshot of the resource): the first line seen for a
 key wins, a tombstone deletes. Objects are written raw (key, metadata, content type, body),
-then partition references regenerated from the decoded records, then sequence objects, then
-`s3db.json` (merged into the target's when it has one). A marker object stays in the target
-while it writes (restore_marker.py), so an interrupted restore never looks complete.
+each followed by its partition references regenerated from its decoded record, then sequence
+objects, then `s3db.json` (merged into the target's when it has one). A marker object stays in
+the target while it writes (restore_marker.py), so an interrupted restore never looks complete.
 """
 
 from __future__ import annotations
@@ -184,25 +184,28 @@ class RestoreRun:
         return report
 
     def _restore_resource(self, manifest: dict, name: str) -> ResourcePlan:
+        """Streams the resource's chain into the target. Memory holds the keys of the chain's
+        incrementals (the newest line of a key wins) but not those of its snapshot, nor the
+        records or their references: a restore is flat in safe and replace modes. skip and
+        merge hold the target's existing keys, and merge its new references, to compare."""
         plan = ResourcePlan(name)
         schema = ResourceSchema.from_database_json(name, manifest["database"])
         partitions = list((manifest["database"]["resources"][name].get("partitions") or {}))
-        existing: set[str] = set()
-        if self.mode in ("replace", "skip", "merge"):
-            existing = {info.key for info in self.target.list_data(name)}
+        version = manifest["database"]["resources"][name].get("currentVersion", "v1")
         if self.mode == "replace":
-            for key in existing:
-                plan.deleted += 1
-                if not self.dry_run:
-                    self.target.delete(key)
-            existing = set()
-        seen: set[str] = set()
-        new_refs: set[str] = set()
-        restored_ids: set[str] = set()
+            self._delete_existing(name, plan)
+        existing: set[str] = set()
+        if self.mode in ("skip", "merge"):
+            existing = {info.key for info in self.target.list_data(name)}
+        seen: set[str] = set()  # keys decided by a newer backup of the chain
+        new_refs: set[str] = set()  # merge only: the references this restore wrote
+        restored_ids: set[str] = set()  # merge only: ids whose references it rewrote
+        chain = resource_chain(self.repo, manifest, name)
         self.progress.start(name, None)
 
         def objects() -> Iterator[RawObject]:
-            for m in resource_chain(self.repo, manifest, name):
+            for position, m in enumerate(chain):
+                oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
                 entry = m["resources"][name]
                 for n, line in iter_backup_lines(self.repo, m["id"], entry):
                     raw = line.get(RAW_KEY)
@@ -211,50 +214,59 @@ class RestoreRun:
                     key = raw["key"]
                     if key in seen:
                         continue  # a newer backup in the chain already decided this key
-                    seen.add(key)
+                    if not oldest:
+                        seen.add(key)
+                    record_id = line.get("id")
                     if raw.get("deleted"):
                         if key in existing and self.mode != "skip":
                             plan.deleted += 1
                             if not self.dry_run:
                                 self.target.delete(key)
-                            # its partition references are stale too (merge keeps only refs of ids
-                            # it does not touch; s3db.js would still list the deleted id)
-                            restored_ids.add(line.get("id"))
+                            # its partition references are stale too (s3db.js would still list it)
+                            restored_ids.add(record_id)
                         continue
                     if self.mode == "skip" and key in existing:
                         plan.kept_existing += 1
                         continue
-                    record_id = line.get("id")
-                    restored_ids.add(record_id)
-                    for p in partitions:
-                        ref = partition_reference_key(schema, p, line, record_id)
-                        if ref:
-                            new_refs.add(ref)
                     plan.written += 1
                     self.progress.advance(name)
                     yield raw_from_json(raw)
+                    if self.mode == "merge":
+                        restored_ids.add(record_id)
+                    # its partition references, one empty object per partition, right after it
+                    for p in partitions:
+                        ref = partition_reference_key(schema, p, line, record_id)
+                        if ref:
+                            plan.partition_refs += 1
+                            if self.mode == "merge":
+                                new_refs.add(ref)
+                            yield RawObject(key=ref, metadata={"_v": version}, content_type=None, body=b"")
 
         if self.dry_run:
             for _ in objects():
                 pass
         else:
             self.target.put_many(objects())
-        # Partition references: one empty object per (record, partition), metadata {_v}.
-        version = manifest["database"]["resources"][name].get("currentVersion", "v1")
-        stale = []
-        if self.mode in ("merge", "replace"):
+        if self.mode == "merge":
+            # references of the ids this restore touched that it did not write again are stale
             from ..store import id_from_key
 
-            for info in self.target.list_prefix(f"resource={name}/partition="):
-                if info.key not in new_refs and (self.mode == "replace" or id_from_key(info.key) in restored_ids):
-                    stale.append(info.key)
-        plan.stale_refs_deleted = len(stale)
-        plan.partition_refs = len(new_refs)
-        if not self.dry_run:
-            for key in stale:
-                self.target.delete(key)
-            self.target.put_many(
-                RawObject(key=ref, metadata={"_v": version}, content_type=None, body=b"") for ref in sorted(new_refs)
-            )
+            stale = [info.key for info in self.target.list_prefix(f"resource={name}/partition=")
+                     if info.key not in new_refs and id_from_key(info.key) in restored_ids]
+            plan.stale_refs_deleted = len(stale)
+            if not self.dry_run:
+                for key in stale:
+                    self.target.delete(key)
         self.progress.finish(name)
         return plan
+
+    def _delete_existing(self, name: str, plan: ResourcePlan) -> None:
+        """replace: the resource's records and partition references go first, streamed."""
+        for key in self.target.list_data_keys(name):
+            plan.deleted += 1
+            if not self.dry_run:
+                self.target.delete(key)
+        for info in self.target.list_prefix(f"resource={name}/partition="):
+            plan.stale_refs_deleted += 1
+            if not self.dry_run:
+                self.target.delete(info.key)
