@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from backup_pipeline import Backups, codecs
+from backup_pipeline.engine.verify import verify_file
+from backup_pipeline.errors import IntegrityError
 from backup_pipeline.parquet import (DROPPED_FIELDS, arrow_schema, attribute_type, converter, resource_attributes,
                                      write_parquet_mirror)
 from backup_pipeline.repository import open_repository
@@ -244,6 +246,10 @@ def test_encrypted_repository_gets_a_sealed_mirror(tmp_path):
         plain = unseal(repo, f, info["file"]).read()
     table = pq.read_table(pa.BufferReader(plain))
     assert table.num_rows == info["rows"] == 4 and table.schema.names[0] == "id"
+    # verify decrypts it through temporary files and checks the footer's row count
+    assert verify_file(repo, m["id"], {**info, "compression": "parquet"}) is True
+    with pytest.raises(IntegrityError, match="4 rows, the manifest records 3"):
+        verify_file(repo, m["id"], {**info, "compression": "parquet", "rows": 3})
 
 
 def test_bad_row_group_size_is_refused(tmp_path):
