@@ -20,17 +20,17 @@ from typing import BinaryIO, Iterable, Iterator
 import orjson
 
 from .. import codecs
-from ..errors import BackupPipelineError, CorruptObject, DecodeError, IntegrityError, NotFound, UsageError
-from ..format import ResourceSchema, decode_record
+from ..errors import BackupPipelineError, CorruptObject, NotFound, UsageError
+from ..format import ResourceSchema
 from ..repository import Repository
-from ..repository.encrypted import seal, unseal
+from ..repository.encrypted import seal
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from . import restore_marker
 from .inspect import select_resources
 from .encoding import Encoded, Encoder
 from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, index_line, read_index
-from .lines import ms, tombstone_line
+from .lines import tombstone_line
 from .progress import Progress
 
 FORMAT_VERSION = 1
@@ -320,9 +320,9 @@ class BackupRun:
         cutoff = datetime.fromisoformat(parent_entry["listed_at"]) - CHANGE_SAFETY
         diff = KeyDiff(read_index(self.repo, self.parent["id"], parent_entry["index"]),
                        int(cutoff.timestamp() * 1000), sorted_listing=getattr(self.store, "listing_sorted", False))
+        listing = self.store.list_data_versions(name, expected=parent_entry["index"]["entries"])
         try:
-            listing = self.store.list_data_versions(name, expected=parent_entry["index"]["entries"])
-            for verdicts in _rounds(diff, listing):
+            for verdicts in diff.rounds(listing):
                 to_fetch = [v[1] for v in verdicts if v[0] is not SAME]
                 fetched = self._fetch_encoded(to_fetch, name, schema, result)
                 result.unchanged += len(verdicts) - len(to_fetch)
@@ -357,6 +357,8 @@ class BackupRun:
                 data.write(tombstone_line(id_from_key(key) or key, key))
                 result.tombstones += 1
         finally:
+            if hasattr(listing, "close"):
+                listing.close()  # a generator: stops the listing now (on the filesystem, its lister process)
             diff.close()
 
     def _fetch_encoded(self, keys: list[str], resource: str, schema: ResourceSchema,
@@ -394,23 +396,3 @@ class BackupRun:
         result.skipped_corrupt.append({"key": key, "error": str(exc)})
         self.progress.message(f"skipped corrupt object {key}: {exc}")
 
-
-# A round of an incremental: at most this many listed objects, or this many to fetch; the
-# fetches of a round run concurrently, and the round's index lines are written in order.
-ROUND_OBJECTS = 4096
-ROUND_FETCHES = 512
-
-
-def _rounds(diff: KeyDiff, listing: Iterable[tuple[str, str, int]]) -> Iterator[list]:
-    verdicts: list = []
-    fetches = 0
-    for key, token, last_modified_ms in listing:
-        verdict = diff.classify(key, token, last_modified_ms)
-        verdicts.append(verdict)
-        if verdict[0] is not SAME:
-            fetches += 1
-        if fetches >= ROUND_FETCHES or len(verdicts) >= ROUND_OBJECTS:
-            yield verdicts
-            verdicts, fetches = [], 0
-    if verdicts:
-        yield verdicts

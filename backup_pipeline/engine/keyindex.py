@@ -24,7 +24,7 @@ import os
 import sqlite3
 import tempfile
 from collections import deque
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import orjson
 
@@ -37,6 +37,9 @@ WINDOW = 8192
 # Misses in a row, with a full window, after which the window is assumed to be stuck on
 # entries nobody will list (a long run of deletions) and its older half is spilled.
 STUCK_AFTER = 64
+# A round: at most this many listed objects, or this many to fetch (see KeyDiff.rounds).
+ROUND_OBJECTS = 4096
+ROUND_FETCHES = 512
 
 
 def index_line(key: str, version: str, digest: str) -> bytes:
@@ -102,6 +105,23 @@ class KeyDiff:
         if last_modified_ms >= self._cutoff:
             return SUSPECT, key, token, digest
         return SAME, key, token, line
+
+    def rounds(self, listing: Iterable[tuple[str, str, int]]) -> Iterator[list[Verdict]]:
+        """The listing's verdicts, a round at a time: at most ROUND_OBJECTS listed objects or
+        ROUND_FETCHES to fetch. The backup fetches a round's objects concurrently, then writes
+        its index lines in listing order."""
+        verdicts: list = []
+        fetches = 0
+        for key, token, last_modified_ms in listing:
+            verdict = self.classify(key, token, last_modified_ms)
+            verdicts.append(verdict)
+            if verdict[0] is not SAME:
+                fetches += 1
+            if fetches >= ROUND_FETCHES or len(verdicts) >= ROUND_OBJECTS:
+                yield verdicts
+                verdicts, fetches = [], 0
+        if verdicts:
+            yield verdicts
 
     # -- the window over the parent's index -------------------------------------------------
     def _find(self, key: str) -> tuple[str, str, bytes] | None:

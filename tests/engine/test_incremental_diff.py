@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from backup_pipeline import Backups
 from backup_pipeline.engine import keyindex
+from backup_pipeline.errors import IntegrityError
 from backup_pipeline.store import RawObject
 from backup_pipeline.store.filesystem import FilesystemStore
 
@@ -165,3 +166,16 @@ def test_chain_of_incrementals_restores_the_source(tmp_path, order):
     restored = {k: target.get(k) for k, _, _ in target.list_data_versions("items")}
     assert restored.keys() == source.keys()
     assert all(restored[k].metadata == source[k].metadata for k in source)
+
+
+def test_a_damaged_parent_index_fails_the_incremental_naming_file_and_line(tmp_path):
+    make_items_db(tmp_path / "db", 10)
+    backups = Backups(FilesystemStore(tmp_path / "db"), str(tmp_path / "repo"))
+    full = backups.backup("full")
+    index_file = tmp_path / "repo" / full["id"] / full["resources"]["items"]["index"]["file"]
+    lines = gzip.decompress(index_file.read_bytes()).splitlines(keepends=True)
+    lines[1] = b'{"not": "an index entry"}\n'
+    index_file.write_bytes(gzip.compress(b"".join(lines)))
+    with pytest.raises(IntegrityError, match=r"items\.index\.jsonl\.gz: line 2 is not an index entry"):
+        backups.backup("incremental")
+    assert [b.id for b in backups.list() if b.state == "complete"] == [full["id"]]  # nothing else committed
