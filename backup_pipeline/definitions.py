@@ -18,7 +18,8 @@ import dagster as dg
 from .defs.assets import build_manifest_asset, build_resource_asset
 from .defs.checks import build_resource_checks
 from .defs.jobs import backup_job, backup_schedule, restore_job, retention_job, retention_sensor
-from .defs.resources import BackupRepository, RetentionSettings, S3dbSource, default_repo, default_source
+from .defs.embedded import default_repo, default_source
+from .defs.resources import BackupRepository, Retention, S3dbSource
 
 
 def _env(name: str) -> dg.EnvVar | None:
@@ -37,7 +38,7 @@ def build_definitions(source: str | None = None, repos: list[str] | None = None,
         jobs=[backup_job, retention_job, restore_job],
         schedules=[backup_schedule],
         sensors=[retention_sensor],
-        resources={"s3db": s3db, "backup_repo": backup_repo, "retention": RetentionSettings()},
+        resources={"s3db": s3db, "backup_repo": backup_repo, "retention": Retention()},
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backup_pipeline.crypto import (  # noqa: E402
+from backup_pipeline.repository.crypto import (  # noqa: E402
     DecryptingReader,
     EncryptingWriter,
     RepositoryKey,

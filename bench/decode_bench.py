@@ -32,7 +32,7 @@ from engine_bench import ATTRIBUTES, _mapping, database_json, make_record  # noq
 
 from backup_pipeline.format import ResourceSchema, decode_record  # noqa: E402
 from backup_pipeline.format.encode import encode_record  # noqa: E402
-from backup_pipeline.store.base import RawObject  # noqa: E402
+from backup_pipeline.format.raw import RawObject  # noqa: E402
 
 PASSPHRASE = "fixture-passphrase-2024"
 

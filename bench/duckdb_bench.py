@@ -5,7 +5,7 @@ and the size of each next to the raw source size, at 200,000 records.
 
 Builds the source database with bench/engine_bench.py's build_db (resource `people`, metadata-
 only records), backs it up in full with gzip and with zstd (Python API), writes the typed Parquet
-mirror of the gzip backup (backup_pipeline.parquet), then times, best of --repeat, the query
+mirror of the gzip backup (backup_pipeline.engine.parquet), then times, best of --repeat, the query
 
     SELECT count(*), sum(age), count(DISTINCT status) FROM <file>
 
@@ -62,8 +62,8 @@ def main() -> None:
     import duckdb
 
     from backup_pipeline import Backups
-    from backup_pipeline.analytics import connect, create_views
-    from backup_pipeline.parquet import resource_attributes, write_parquet_mirror
+    from backup_pipeline.query.duckdb_views import connect, create_views
+    from backup_pipeline.engine.parquet import resource_attributes, write_parquet_mirror
     from engine_bench import build_db
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="duckdb-bench-"))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from backup_pipeline.store import RawObject, open_store  # noqa: E402
-from backup_pipeline.store.names import data_prefix  # noqa: E402
+from backup_pipeline.format.keys import data_prefix  # noqa: E402
 
 RESOURCE = "users"
 

@@ -1,6 +1,7 @@
 """One partitioned asset per s3db.js resource, and the manifest asset that commits the day's backup."""
 
 
+
 import os
 import time
 from datetime import date
@@ -29,11 +30,15 @@ class BackupRunConfig(dg.Config):
 def staged_backup(context, s3db: S3dbSource, backup_repo: BackupRepository, type_override: str | None):
     day = date.fromisoformat(context.partition_key)
     forced = type_override or context.run.tags.get("backup_pipeline/type")
-    request = BackupRequest(compression=backup_repo.compression, passphrase=s3db.passphrase,
-                            decrypt_secrets=s3db.decrypt_secrets, workers=backup_repo.workers,
-                            parquet=backup_repo.parquet)
-    return StagedBackup.for_day(s3db.open(), backup_repo.open(), day,
-                                TypePolicy(full_weekday=backup_repo.full_weekday, force=forced), request)
+    source = s3db.settings()
+    source.check()
+    request = BackupRequest(compression=backup_repo.compression, passphrase=source.resolved_passphrase(),
+                            decrypt_secrets=source.decrypt_secrets, workers=backup_repo.workers,
+                            parquet=backup_repo.parquet, skip_corrupt=backup_repo.skip_corrupt,
+                            verify=backup_repo.verify)
+    settings = backup_repo.settings()
+    return StagedBackup.for_day(source.open(), settings.open(), day,
+                                TypePolicy(full_weekday=backup_repo.full_weekday, force=forced), request, settings.lock)
 
 
 def build_resource_asset(resource: str) -> dg.AssetsDefinition:

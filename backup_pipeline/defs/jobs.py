@@ -7,7 +7,8 @@ from typing import Optional
 import dagster as dg
 
 from .assets import GROUP, MANIFEST_KEY
-from .resources import BackupRepository, RetentionSettings
+from ..api import Backups
+from .resources import BackupRepository, Retention
 
 backup_job = dg.define_asset_job(
     "s3db_backup_job",
@@ -23,10 +24,8 @@ class RetentionConfig(dg.Config):
 
 @dg.op(description="Apply the GFS retention policy: every backup kept or removed, with its reasons.")
 def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, backup_repo: BackupRepository,
-                    retention: RetentionSettings) -> dg.Output:
-    from ..api import Backups
-
-    with Backups(None, backup_repo.open()) as b:
+                    retention: Retention) -> dg.Output:
+    with Backups(None, backup_repo.settings()) as b:
         decisions = b.cleanup(retention.policy(), apply=not config.dry_run)
     rows = [f"| {d.id} | {d.action} | {', '.join(d.reasons)} |" for d in decisions]
     for d in decisions:
@@ -66,9 +65,7 @@ class RestoreConfig(dg.Config):
 @dg.op(description="Restore the state at a backup into a target database (chain replayed, partitions, "
                    "sequences, s3db.json merged).")
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
-    from ..api import Backups
-
-    with Backups(None, backup_repo.open()) as b:
+    with Backups(None, backup_repo.settings()) as b:
         report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode,
                            dry_run=config.dry_run).as_json()
     for name, r in report["resources"].items():

@@ -1,4 +1,6 @@
-"""Dagster resources: small pydantic classes, one per thing to configure (dagster-open-platform style)."""
+"""Dagster resources: one per thing to configure (dagster-open-platform style), each a thin
+config over the settings classes that the CLI and the API use too (settings.py), so Dagster
+can set everything the command line can."""
 
 
 from typing import Optional
@@ -6,16 +8,10 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from ..demo import DEFAULT_DEMO_DIR, ensure_demo_database
-
-
-def default_source() -> str:
-    """The embedded default: the demo s3db.js database (created on first use)."""
-    return f"file://{ensure_demo_database(DEFAULT_DEMO_DIR)}"
-
-
-def default_repo() -> str:
-    return str((DEFAULT_DEMO_DIR / "backups").resolve())
+from ..repository import Repository
+from ..repository.lock import LockOptions
+from ..settings import RepositorySettings, RetentionSettings, SourceSettings, settings_from
+from ..store import Store
 
 
 class S3dbSource(dg.ConfigurableResource):
@@ -23,53 +19,69 @@ class S3dbSource(dg.ConfigurableResource):
 
     connection: str = Field(description="s3db.js connection string: file:///path, s3://KEY:SECRET@bucket/prefix "
                                         "or http(s)://KEY:SECRET@host:port/bucket/prefix")
-    passphrase: Optional[str] = Field(default=None, description="s3db.js secrets passphrase (use EnvVar); only "
-                                                                "needed to decrypt secrets in the decoded view")
+    passphrase: Optional[str] = Field(default=None, description="s3db.js secrets passphrase (use EnvVar; default "
+                                                                "$S3DB_PASSPHRASE); only needed to decrypt secrets")
     decrypt_secrets: bool = Field(default=False, description="decrypt secret fields in the decoded view")
 
-    def open(self):
-        from ..store import open_store
+    def settings(self) -> SourceSettings:
+        return settings_from(SourceSettings, self)
 
-        return open_store(self.connection)
+    def open(self) -> Store:
+        return self.settings().open()
 
 
 class BackupRepository(dg.ConfigurableResource):
-    """Where backups go: one or several repositories (multi), compression, encryption."""
+    """Where backups go and how they are written: every repository setting of the CLI, plus the
+    backup options of a scheduled run."""
 
     repos: list[str] = Field(description="folders (templates {date} {time} {type} {id} allowed), file:// or "
                                          "s3://bucket/prefix; several make a multi-destination repository")
     strategy: str = Field(default="all", description="with several repos: all | any | priority")
     max_uploads: int = Field(default=2, description="with several repos: destinations written at once")
-    compression: str = Field(default="gzip", description="gzip | zstd | brotli | none")
-    parquet: bool = Field(default=False, description="also write a typed Parquet mirror RESOURCE.parquet")
     endpoint_url: Optional[str] = Field(default=None, description="S3 endpoint (default $AWS_ENDPOINT_URL)")
     region: Optional[str] = Field(default=None, description="S3 region (default $AWS_REGION)")
+    profile: Optional[str] = Field(default=None, description="AWS profile (default $AWS_PROFILE)")
     access_key_id: Optional[str] = Field(default=None, description="S3 key (default from the AWS environment)")
     secret_access_key: Optional[str] = Field(default=None, description="S3 secret (use EnvVar)")
+    session_token: Optional[str] = Field(default=None, description="S3 session token (use EnvVar)")
     storage_class: Optional[str] = Field(default=None, description="S3 storage class, e.g. STANDARD_IA")
     sse: Optional[str] = Field(default=None, description="S3 server-side encryption: AES256 | aws:kms | sse-c")
-    repo_passphrase: Optional[str] = Field(default=None, description="client-side encryption passphrase (EnvVar)")
+    sse_kms_key_id: Optional[str] = Field(default=None, description="KMS key id for sse aws:kms")
+    sse_customer_key: Optional[str] = Field(default=None, description="base64 32-byte key for sse sse-c (use "
+                                                                      "EnvVar; default $BACKUP_SSE_CUSTOMER_KEY)")
+    repo_passphrase: Optional[str] = Field(default=None, description="client-side encryption passphrase (use "
+                                                                     "EnvVar; default $BACKUP_REPO_PASSPHRASE)")
+    repo_key_file: Optional[str] = Field(default=None, description="file holding the raw 32-byte key instead")
     encrypt: bool = Field(default=False, description="encrypt a new repository client-side")
+    lock_wait: float = Field(default=0.0, description="seconds a step waits for another writer's lease (then "
+                                                      "fails, exit code 7 on the command line)")
+    lock_ttl: float = Field(default=60.0, description="a lease whose heartbeat is older than this is stale")
+    # how scheduled backups are written
+    compression: str = Field(default="gzip", description="gzip | zstd | brotli | none")
+    parquet: bool = Field(default=False, description="also write a typed Parquet mirror RESOURCE.parquet")
+    skip_corrupt: bool = Field(default=False, description="record unreadable source objects in the manifest and go "
+                                                          "on, instead of failing")
+    verify: bool = Field(default=True, description="re-read the files before committing")
     full_weekday: str = Field(default="sunday", description="scheduled backups are full on this weekday (or "
                                                             "'daily'), and whenever there is no parent")
     workers: Optional[int] = Field(default=None, description="decoding processes per step (default: cores - 1)")
 
-    def open(self):
-        from ..repository import open_repository
-        from ..repository.s3 import S3Options
+    def settings(self) -> RepositorySettings:
+        return settings_from(RepositorySettings, self)
 
-        return open_repository(
-            self.repos,
-            S3Options(endpoint_url=self.endpoint_url, region=self.region, access_key_id=self.access_key_id,
-                      secret_access_key=self.secret_access_key, storage_class=self.storage_class, sse=self.sse),
-            strategy=self.strategy, max_uploads=self.max_uploads, passphrase=self.repo_passphrase,
-            encrypt=self.encrypt)
+    @property
+    def lock(self) -> LockOptions:
+        return self.settings().lock
+
+    def open(self) -> Repository:
+        return self.settings().open()
 
 
-class RetentionSettings(dg.ConfigurableResource):
+class Retention(dg.ConfigurableResource):
     """The GFS retention policy the retention job applies (calendar periods in `timezone`)."""
 
     keep_last: int = Field(default=0, description="keep the N newest complete backups")
+    keep_hourly: int = Field(default=0, description="newest backup of each of the last N hours")
     keep_daily: int = Field(default=7, description="newest backup of each of the last N days")
     keep_weekly: int = Field(default=4, description="... of the last N ISO weeks")
     keep_monthly: int = Field(default=6, description="... of the last N months")
@@ -78,10 +90,8 @@ class RetentionSettings(dg.ConfigurableResource):
     timezone: str = Field(default="UTC", description="IANA timezone of the calendar")
     grace: str = Field(default="24h", description="remove incomplete backups once older than this")
 
-    def policy(self):
-        from ..engine.retention import RetentionPolicy, parse_duration
+    def settings(self) -> RetentionSettings:
+        return settings_from(RetentionSettings, self)
 
-        return RetentionPolicy(keep_last=self.keep_last, keep_daily=self.keep_daily, keep_weekly=self.keep_weekly,
-                               keep_monthly=self.keep_monthly, keep_yearly=self.keep_yearly,
-                               keep_within=parse_duration(self.keep_within) if self.keep_within else None,
-                               timezone=self.timezone, incomplete_grace=parse_duration(self.grace))
+    def policy(self):
+        return self.settings().policy()

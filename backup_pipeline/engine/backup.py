@@ -9,31 +9,31 @@ bounded window of records and of the parent's index, whatever the resource's siz
 
 from __future__ import annotations
 
-import hashlib
-import io
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Iterable, Iterator
 
-import orjson
-
-from .. import codecs
-from ..errors import BackupPipelineError, CorruptObject, NotFound, UsageError
+from ..compression import check_compression, file_name
+from ..errors import CorruptObject, NotFound, UsageError
 from ..format import ResourceSchema
 from ..repository import Repository
-from ..repository.encrypted import seal
+from ..repository.files import FileWriter, StoredFile, write_json
+from ..repository.lock import LockOptions, acquire
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from . import restore_marker
 from .inspect import select_resources
-from .encoding import Encoded, Encoder
+from .decoding import DecodedRecord, RecordDecoder
 from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, index_line, read_index
-from .lines import tombstone_line
+from .catalog import complete_manifests
+from .lines import raw_to_json, tombstone_line
 from .progress import Progress
+from .verify import verify_files
 
 FORMAT_VERSION = 1
+FAILURE = "failure.json"  # what a failed backup leaves instead of a manifest
 INDEX_COMPRESSION = "gzip"
 # S3 gives LastModified to the second and clocks drift: an object whose LastModified is not
 # at least this much older than the parent's listing may have changed unseen, so we re-fetch it.
@@ -46,66 +46,6 @@ def now_utc() -> datetime:
 
 def new_backup_id(kind: str, at: datetime) -> str:
     return f"{kind}-{at.strftime('%Y-%m-%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-
-
-class HashingWriter(io.RawIOBase):
-    """Counts and hashes the bytes that reach the file (the stored, compressed bytes)."""
-
-    def __init__(self, raw: BinaryIO):
-        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.bytes += len(data)
-        return self.raw.write(data)
-
-
-@dataclass
-class FileStats:
-    name: str
-    compression: str
-    lines: int = 0
-    bytes: int = 0
-    sha256: str = ""
-
-    def as_json(self) -> dict:
-        return {"file": self.name, "compression": self.compression, "lines": self.lines,
-                "bytes": self.bytes, "sha256": self.sha256}
-
-
-class LineFile:
-    """A compressed JSONL file being written into a backup; stats filled on close."""
-
-    def __init__(self, repo: Repository, backup_id: str, name: str, compression: str):
-        self.stats = FileStats(name, compression)
-        self._cm = repo.create_file(backup_id, name)
-        self._raw = self._cm.__enter__()
-        # compression -> encryption (if the repository has it) -> sha256 of the stored bytes
-        self._hashing = HashingWriter(self._raw)
-        self._sealed = seal(repo, self._hashing)
-        self._writer = codecs.open_writer(self._sealed, compression)
-
-    def write(self, line: bytes) -> None:
-        self._writer.write(line)
-        self.stats.lines += 1
-
-    def write_lines(self, lines: list[bytes]) -> None:
-        self._writer.write(b"".join(lines))
-        self.stats.lines += len(lines)
-
-    def close(self, ok: bool = True) -> FileStats:
-        if ok:
-            self._writer.close()
-            if self._sealed is not self._hashing:
-                self._sealed.close()  # writes the final authenticated chunk
-            self.stats.bytes, self.stats.sha256 = self._hashing.bytes, self._hashing.sha256.hexdigest()
-            self._cm.__exit__(None, None, None)
-        else:
-            self._cm.__exit__(BackupPipelineError, BackupPipelineError("aborted"), None)
-        return self.stats
 
 
 @dataclass
@@ -133,8 +73,8 @@ class ResourceResult:
     fetched: int = 0
     snapshot: bool = True
     skipped_corrupt: list[dict] = field(default_factory=list)
-    data: FileStats | None = None
-    index: FileStats | None = None
+    data: StoredFile | None = None
+    index: StoredFile | None = None
     listed_at: str = ""
     seconds: float = 0.0
 
@@ -142,8 +82,8 @@ class ResourceResult:
         out = {
             "records": self.records, "tombstones": self.tombstones, "snapshot": self.snapshot,
             "unchanged": self.unchanged, "fetched": self.fetched,
-            **(self.data.as_json() if self.data else {}),
-            "index": self.index.as_json() | {"entries": self.index.lines} if self.index else None,
+            **(file_entry(self.data) if self.data else {}),
+            "index": file_entry(self.index) | {"entries": self.index.lines} if self.index else None,
             "listed_at": self.listed_at, "seconds": round(self.seconds, 3),
         }
         if self.skipped_corrupt:
@@ -151,8 +91,34 @@ class ResourceResult:
         return out
 
 
+def file_entry(stored: StoredFile) -> dict:
+    return {"file": stored.name, "compression": stored.compression, "lines": stored.lines,
+            "bytes": stored.bytes, "sha256": stored.sha256}
+
+
 def source_identity(store: Store) -> str:
     return store.url
+
+
+def run_backup(store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
+               lock: LockOptions | None = None) -> dict:
+    """A whole backup under the repository's lease for this source (one writer per source): the
+    parent of an incremental is chosen under the lease, so two runs never pick the same one."""
+    if request.type not in ("full", "incremental"):
+        raise UsageError(f"unknown backup type {request.type!r}; choose full or incremental")
+    with acquire(repo, "backup", source_identity(store), lock):
+        parent = None
+        if request.type == "incremental":
+            manifests = complete_manifests(repo, source_identity(store))
+            parent = manifests[-1] if manifests else None
+            if parent is None:
+                if not request.full_if_no_parent:
+                    raise NotFound(
+                        f"no committed backup of {store.url} in {repo.url} to be the parent of an "
+                        "incremental; run a full backup first (or pass --full-if-no-parent)"
+                    )
+                request.type = "full"
+        return BackupRun(store, repo, request, progress, parent=parent).run()
 
 
 class BackupRun:
@@ -161,8 +127,8 @@ class BackupRun:
         self.store, self.repo, self.req = store, repo, request
         self.progress = progress or Progress()
         self.parent = parent
-        self.encoder = Encoder(request.workers)
-        codecs.check_compression(request.compression)
+        self.decoder = RecordDecoder(request.workers)
+        check_compression(request.compression)
 
     # -- the whole backup ----------------------------------------------------------------
     def run(self) -> dict:
@@ -186,7 +152,7 @@ class BackupRun:
             self._record_failure(backup_id, exc)
             raise
         finally:
-            self.encoder.close()
+            self.decoder.close()
 
     def refuse_partial_source(self) -> None:
         """A database an interrupted restore left half-written is never backed up as if whole."""
@@ -198,7 +164,7 @@ class BackupRun:
              results: dict[str, ResourceResult]) -> dict:
         entries = {}
         for name in chosen:
-            results[name] = self._backup_resource(backup_id, name, db_json)
+            results[name] = self.backup_resource(backup_id, name, db_json)
             entries[name] = self.with_parquet(backup_id, name, results[name].as_json(), db_json)
         manifest = self.build_manifest(backup_id, started, db_json, entries)
         return self.commit(backup_id, manifest)
@@ -206,7 +172,8 @@ class BackupRun:
     def with_parquet(self, backup_id: str, name: str, entry: dict, db_json: dict) -> dict:
         """With --parquet: the typed mirror RESOURCE.parquet, written from the committed JSONL file."""
         if self.req.parquet:
-            from ..parquet import resource_attributes, write_parquet_mirror
+            # pyarrow costs ~0.3 s to import: only backups that write a mirror pay it
+            from .parquet import resource_attributes, write_parquet_mirror
 
             entry["parquet"] = write_parquet_mirror(self.repo, backup_id, entry,
                                                     resource_attributes({"database": db_json}, name))
@@ -227,6 +194,7 @@ class BackupRun:
             "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
             "database": db_json,
             "sequences": self._sequences(list(results)),
+            **({"encryption": self.repo.encryption.config} if self.repo.encryption.enabled else {}),
             "resources": results,
             "totals": {
                 "records": sum(r["records"] for r in results.values()),
@@ -239,8 +207,6 @@ class BackupRun:
     def commit(self, backup_id: str, manifest: dict) -> dict:
         """Verify (unless asked not to), then write the manifest: the commit."""
         if self.req.verify:
-            from .verify import verify_files
-
             verify_files(self.repo, backup_id, manifest, self.progress)
             manifest["verified"] = True
         manifest["finishedAt"] = iso_ms(now_utc())
@@ -249,9 +215,8 @@ class BackupRun:
 
     def _record_failure(self, backup_id: str, exc: BaseException) -> None:
         try:
-            with self.repo.create_file(backup_id, "failure.json") as f:
-                f.write(orjson.dumps({"error": str(exc) or type(exc).__name__, "type": type(exc).__name__,
-                                      "at": iso_ms(now_utc())}))
+            write_json(self.repo, backup_id, FAILURE, {"error": str(exc) or type(exc).__name__,
+                                                       "type": type(exc).__name__, "at": iso_ms(now_utc())})
         except Exception:
             pass  # the missing manifest already marks the backup incomplete
 
@@ -263,22 +228,20 @@ class BackupRun:
                 if info.key.endswith("/lock"):
                     continue  # transient lock of the id generator (SPEC §1)
                 obj = self.store.get(info.key)
-                from .lines import raw_to_json
-
                 objs.append(raw_to_json(obj))
             if objs:
                 out[name] = objs
         return out
 
     # -- one resource --------------------------------------------------------------------
-    def _backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceResult:
+    def backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceResult:
         req = self.req
         t0 = time.perf_counter()
         schema = ResourceSchema.from_database_json(name, db_json)
         parent_entry = (self.parent or {}).get("resources", {}).get(name)
         result = ResourceResult(name=name, snapshot=parent_entry is None)
-        data = LineFile(self.repo, backup_id, codecs.file_name(name, req.compression), req.compression)
-        index = LineFile(self.repo, backup_id, f"{name}.index.jsonl.gz", INDEX_COMPRESSION)
+        data = FileWriter(self.repo, backup_id, file_name(name, req.compression), req.compression)
+        index = FileWriter(self.repo, backup_id, f"{name}.index.jsonl.gz", INDEX_COMPRESSION)
         ok = False
         self.progress.start(name, parent_entry["index"]["entries"] if parent_entry else None)
         try:
@@ -289,18 +252,21 @@ class BackupRun:
                 self._snapshot(name, schema, data, index, result)
             ok = True
         finally:
-            result.data = data.close(ok)
-            result.index = index.close(ok)
+            if ok:
+                result.data, result.index = data.close(), index.close()
+            else:
+                data.abort()
+                index.abort()
             self.progress.finish(name)
         result.seconds = time.perf_counter() - t0
         return result
 
-    def _snapshot(self, name: str, schema: ResourceSchema, data: LineFile, index: LineFile,
+    def _snapshot(self, name: str, schema: ResourceSchema, data: FileWriter, index: FileWriter,
                   result: ResourceResult) -> None:
         """Every object of the resource (a full backup, or a resource the parent lacks). Keys
         alone will do: every object is fetched anyway (cheaper on the filesystem)."""
         objects = self._fetch(self.store.list_data_keys(name), name, result)
-        for enc in self.encoder.map(schema, objects, self._decode_passphrase()):
+        for enc in self.decoder.map(schema, objects, self._decode_passphrase()):
             result.fetched += 1
             if enc.line is None:
                 self._corrupt(result, enc.key, enc.error)  # not indexed: the next backup tries again
@@ -310,8 +276,8 @@ class BackupRun:
             index.write(index_line(enc.key, enc.version, enc.digest))
             self.progress.advance(name)
 
-    def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: dict, data: LineFile,
-                              index: LineFile, result: ResourceResult) -> None:
+    def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: dict, data: FileWriter,
+                              index: FileWriter, result: ResourceResult) -> None:
         """One LIST diffed against the parent's key index (keyindex.KeyDiff); only what changed,
         is new, or is too recent to trust from the listing gets fetched. The new index keeps
         the listing's order, which is what makes the next diff cheap."""
@@ -362,12 +328,12 @@ class BackupRun:
             diff.close()
 
     def _fetch_encoded(self, keys: list[str], resource: str, schema: ResourceSchema,
-                       result: ResourceResult) -> dict[str, Encoded]:
+                       result: ResourceResult) -> dict[str, DecodedRecord]:
         if not keys:
             return {}
         objects = self._fetch(iter(keys), resource, result)
         out = {}
-        for enc in self.encoder.map(schema, objects, self._decode_passphrase()):
+        for enc in self.decoder.map(schema, objects, self._decode_passphrase()):
             result.fetched += 1
             out[enc.key] = enc
         return out

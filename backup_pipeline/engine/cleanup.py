@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from ..errors import ConflictError, IntegrityError
 from ..repository import Repository
+from ..repository.lock import LockOptions, acquire
 from .catalog import list_backups
 from .progress import Progress
 from .retention import BackupEntry, Decision, RetentionPolicy, decide
@@ -113,3 +114,15 @@ def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progres
         progress.advance("cleanup")
     progress.finish("cleanup")
     return done
+
+
+def run_cleanup(repo: Repository, policy: RetentionPolicy, *, apply: bool = False, now: datetime | None = None,
+                progress: Progress | None = None, lock: LockOptions | None = None) -> list[Decision]:
+    """Plan, and with `apply` delete, under the repository's cleanup lease: exclusive, so no
+    backup, staged step or copy writes while backups are being removed. A dry run takes no lease."""
+    if not apply:
+        return plan_cleanup(repo, policy, now)
+    with acquire(repo, "cleanup", repo.url, lock):
+        decisions = plan_cleanup(repo, policy, now)
+        apply_cleanup(repo, decisions, progress)
+    return decisions

@@ -28,9 +28,8 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from .. import codecs
 from ..errors import IntegrityError
-from ..repository.encrypted import unseal
+from ..repository.files import read_lines
 
 # Parent entries read ahead of the listing at most (each ~250 bytes in memory).
 WINDOW = 8192
@@ -49,14 +48,12 @@ def index_line(key: str, version: str, digest: str) -> bytes:
 
 def read_index(repo, backup_id: str, index: dict) -> Iterator[tuple[str, str, str, bytes]]:
     """(key, token, digest, line with its newline) of a backup's key index, streamed."""
-    where = repo.describe(backup_id, index["file"])
-    with repo.open_file(backup_id, index["file"]) as f:
-        for n, line in enumerate(codecs.iter_lines(unseal(repo, f, where), index.get("compression", "gzip")), 1):
-            try:
-                key, token, digest = orjson.loads(line)
-            except (orjson.JSONDecodeError, ValueError, TypeError):
-                raise IntegrityError(f"{where}: line {n} is not an index entry") from None
-            yield key, token, digest, line + b"\n"
+    for n, line in read_lines(repo, backup_id, index["file"], index.get("compression", "gzip")):
+        try:
+            key, token, digest = orjson.loads(line)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise IntegrityError(f"{repo.describe(backup_id, index['file'])}: line {n} is not an index entry") from None
+        yield key, token, digest, line + b"\n"
 
 
 # What the diff says of one listed object: a plain tuple (kind, key, token, detail), built

@@ -16,17 +16,18 @@ from typing import Iterator
 
 import orjson
 
-from .. import codecs
 from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from ..format import ResourceSchema, partition_reference_key
 from ..repository import Repository
-from ..repository.encrypted import unseal
-from ..store import RawObject, Store
+from ..repository.files import read_records
+from ..repository.lock import LockOptions, StoreLeaseBackend, acquire
+from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
-from ..store.names import DATABASE_JSON_KEY
+from ..format.keys import DATABASE_JSON_KEY
 from . import restore_marker
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
+from .verify import committed_manifest
 
 MODES = ("safe", "replace", "merge", "skip")
 
@@ -64,21 +65,12 @@ class RestoreReport:
         }
 
 
-def _manifest(repo: Repository, backup_id: str) -> dict:
-    m = repo.read_manifest(backup_id)
-    if m is None:
-        if backup_id in repo.backup_ids():
-            raise IntegrityError(f"backup {backup_id} has no manifest: it is incomplete and is never restored")
-        raise NotFound(f"backup {backup_id} not found in {repo.url}")
-    return m
-
-
 def resource_chain(repo: Repository, manifest: dict, resource: str) -> list[dict]:
     """Manifests holding the resource's lines, newest first, back to its last snapshot."""
     out = []
     chain = manifest.get("chain", [manifest["id"]])
     for bid in reversed(chain):
-        m = manifest if bid == manifest["id"] else _manifest(repo, bid)
+        m = manifest if bid == manifest["id"] else committed_manifest(repo, bid)
         entry = m.get("resources", {}).get(resource)
         if entry is None:
             continue
@@ -86,23 +78,6 @@ def resource_chain(repo: Repository, manifest: dict, resource: str) -> list[dict
         if entry.get("snapshot", True):
             return out
     raise IntegrityError(f"backup {manifest['id']}: resource {resource!r} has no full snapshot in its chain {chain}")
-
-
-def iter_backup_lines(repo: Repository, backup_id: str, entry: dict) -> Iterator[tuple[int, dict]]:
-    where = repo.describe(backup_id, entry["file"])
-    with repo.open_file(backup_id, entry["file"]) as f:
-        n = 0
-        plain = unseal(repo, f, where)
-        try:
-            for n, line in enumerate(codecs.iter_lines(plain, entry["compression"]), 1):
-                try:
-                    yield n, orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise IntegrityError(f"{where}: line {n} is not valid JSON ({exc})") from None
-        except (EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise IntegrityError(f"{where}: unreadable after line {n} ({exc}); the file is truncated or corrupt") from None
 
 
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
@@ -135,17 +110,27 @@ def _definition_hash(entry: dict) -> str | None:
 
 class RestoreRun:
     def __init__(self, repo: Repository, backup_id: str, target: Store, *, resources: list[str] | None = None,
-                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None):
+                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
+                 lock: LockOptions | None = None):
         if mode not in MODES:
             raise UsageError(f"unknown restore mode {mode!r}; choose one of {', '.join(MODES)}")
         self.repo, self.backup_id, self.target = repo, backup_id, target
         self.resources, self.mode, self.dry_run = resources, mode, dry_run
         self.progress = progress or Progress()
+        self.lock = lock
 
     def run(self) -> RestoreReport:
-        manifest = _manifest(self.repo, self.backup_id)
+        """Restore under the target's restore lease (one restore per target); a dry run writes
+        nothing and takes none."""
+        if self.dry_run:
+            return self._run()
+        with acquire(StoreLeaseBackend(self.target), "restore", self.target.url, self.lock):
+            return self._run()
+
+    def _run(self) -> RestoreReport:
+        manifest = committed_manifest(self.repo, self.backup_id)
         for bid in manifest.get("chain", []):
-            _manifest(self.repo, bid)  # a missing parent fails before anything is written
+            committed_manifest(self.repo, bid)  # a missing parent fails before anything is written
         available = list(manifest.get("resources", {}))
         chosen = available if not self.resources else self.resources
         missing = [r for r in chosen if r not in available]
@@ -207,7 +192,7 @@ class RestoreRun:
             for position, m in enumerate(chain):
                 oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
                 entry = m["resources"][name]
-                for n, line in iter_backup_lines(self.repo, m["id"], entry):
+                for n, line in read_records(self.repo, m["id"], entry["file"], entry["compression"], entry):
                     raw = line.get(RAW_KEY)
                     if not isinstance(raw, dict) or "key" not in raw:
                         raise IntegrityError(f"{self.repo.describe(m['id'], entry['file'])}: line {n} has no {RAW_KEY} object")
@@ -249,8 +234,6 @@ class RestoreRun:
             self.target.put_many(objects())
         if self.mode == "merge":
             # references of the ids this restore touched that it did not write again are stale
-            from ..store import id_from_key
-
             stale = [info.key for info in self.target.list_prefix(f"resource={name}/partition=")
                      if info.key not in new_refs and id_from_key(info.key) in restored_ids]
             plan.stale_refs_deleted = len(stale)

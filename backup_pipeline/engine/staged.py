@@ -5,6 +5,10 @@ The first step of a backup writes its plan (`plan.json`: id, type, parent, the s
 s3db.json snapshot) create-only, so every step of the same backup agrees on type and parent.
 Each resource step leaves `RESOURCE.stage.json` next to its files (what the manifest will
 record); commit reads them all and writes the manifest last.
+
+Every step holds the repository's backup lease for the source while it works, in the group of
+its partition: the steps of one backup run side by side, while another backup of the same
+source (a CLI run, another partition) or a cleanup waits for them, or fails with exit code 7.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-import orjson
-
 from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from ..repository import Repository
+from ..repository.files import read_json, write_json
+from ..repository.lock import Lease, LockOptions, acquire
 from ..store import Store
 from .backup import BackupRequest, BackupRun, source_identity
 from .catalog import complete_manifests
@@ -51,10 +55,18 @@ def partition_backup_id(kind: str, day: date, source: str) -> str:
     return f"{'full' if kind == 'full' else 'incr'}-{day.isoformat()}T000000Z-{tag}"
 
 
+def partition_lease(repo: Repository, store: Store, day: date, lock: LockOptions | None) -> Lease:
+    """The backup lease of the source, shared by the steps of the day's backup."""
+    source = source_identity(store)
+    return acquire(repo, "backup", source, lock, group=f"partition {day.isoformat()} of {source}")
+
+
 class StagedBackup:
-    def __init__(self, store: Store, repo: Repository, plan: dict, request: BackupRequest):
-        self.store, self.repo, self.plan = store, repo, plan
+    def __init__(self, store: Store, repo: Repository, plan: dict, request: BackupRequest,
+                 lock: LockOptions | None = None):
+        self.store, self.repo, self.plan, self.lock = store, repo, plan, lock
         self.backup_id = plan["id"]
+        self.day = date.fromisoformat(plan["day"])
         parent = repo.read_manifest(plan["parent"]) if plan.get("parent") else None
         if plan.get("parent") and parent is None:
             raise IntegrityError(f"backup {self.backup_id}: its parent {plan['parent']} is missing or incomplete")
@@ -63,14 +75,20 @@ class StagedBackup:
 
     @classmethod
     def for_day(cls, store: Store, repo: Repository, day: date, policy: TypePolicy,
-                request: BackupRequest | None = None) -> "StagedBackup":
+                request: BackupRequest | None = None, lock: LockOptions | None = None) -> "StagedBackup":
         request = request or BackupRequest()
         source = source_identity(store)
         for kind in ("full", "incremental"):  # an existing plan for this day wins
-            bid = partition_backup_id(kind, day, source)
-            plan = _read_plan(repo, bid)
+            plan = _read_plan(repo, partition_backup_id(kind, day, source))
             if plan is not None:
-                return cls(store, repo, plan, request)
+                return cls(store, repo, plan, request, lock)
+        with partition_lease(repo, store, day, lock):  # the parent is chosen under the lease
+            return cls._plan(store, repo, day, policy, request, lock)
+
+    @classmethod
+    def _plan(cls, store: Store, repo: Repository, day: date, policy: TypePolicy, request: BackupRequest,
+              lock: LockOptions | None) -> "StagedBackup":
+        source = source_identity(store)
         day_start = f"{day.isoformat()}T00:00:00.000Z"
         earlier = [m for m in complete_manifests(repo, source) if m["startedAt"] < day_start]
         parent = earlier[-1] if earlier else None
@@ -82,10 +100,10 @@ class StagedBackup:
                 "day": day.isoformat(), "startedAt": day_start, "createdAt": datetime.now(timezone.utc).isoformat(),
                 "source": source, "database": store.read_database_json(),
                 "compression": request.compression}
-        if repo.read_manifest(bid) is None:
-            with repo.create_file(bid, PLAN) as f:
-                f.write(orjson.dumps(plan, option=orjson.OPT_INDENT_2))
-        return cls(store, repo, _read_plan(repo, bid) or plan, request)
+        existing = _read_plan(repo, bid)  # a step of the same day may have planned it meanwhile
+        if existing is None and repo.read_manifest(bid) is None:
+            write_json(repo, bid, PLAN, plan)
+        return cls(store, repo, existing or plan, request, lock)
 
     @classmethod
     def existing_for_day(cls, store: Store, repo: Repository, day: date) -> "StagedBackup | None":
@@ -113,14 +131,14 @@ class StagedBackup:
                                 "rewritten (materialize another partition, or remove it with cleanup)")
         if name not in self.resources:
             raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
-        self.run.refuse_partial_source()
-        try:
-            result = self.run._backup_resource(self.backup_id, name, self.plan["database"]).as_json()
-        finally:
-            self.run.encoder.close()
-        result = self.run.with_parquet(self.backup_id, name, result, self.plan["database"])
-        with self.repo.create_file(self.backup_id, f"{name}.stage.json") as f:
-            f.write(orjson.dumps(result))
+        with partition_lease(self.repo, self.store, self.day, self.lock):
+            self.run.refuse_partial_source()
+            try:
+                result = self.run.backup_resource(self.backup_id, name, self.plan["database"]).as_json()
+            finally:
+                self.run.decoder.close()
+            result = self.run.with_parquet(self.backup_id, name, result, self.plan["database"])
+            write_json(self.repo, self.backup_id, f"{name}.stage.json", result)
         return result
 
     def staged(self) -> dict[str, dict]:
@@ -128,11 +146,14 @@ class StagedBackup:
         names = set(self.repo.file_names(self.backup_id))
         for name in self.resources:
             if f"{name}.stage.json" in names:
-                with self.repo.open_file(self.backup_id, f"{name}.stage.json") as f:
-                    out[name] = orjson.loads(f.read())
+                out[name] = read_json(self.repo, self.backup_id, f"{name}.stage.json")
         return out
 
     def commit(self, require_all: bool = True) -> dict:
+        with partition_lease(self.repo, self.store, self.day, self.lock):
+            return self._commit(require_all)
+
+    def _commit(self, require_all: bool) -> dict:
         staged = self.staged()
         missing = [r for r in self.resources if r not in staged]
         if require_all and missing:
@@ -147,7 +168,6 @@ class StagedBackup:
 
 def _read_plan(repo: Repository, backup_id: str) -> dict | None:
     try:
-        with repo.open_file(backup_id, PLAN) as f:
-            return orjson.loads(f.read())
+        return read_json(repo, backup_id, PLAN)
     except NotFound:
         return None

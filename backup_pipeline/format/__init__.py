@@ -11,7 +11,7 @@ codecs (§6.2-6.4), secrets (§9), schema (§2, §4, §8 hash), record (§7, §8
 partitions (§10), keys (§1.2 ids and listing order).
 """
 
-from .codecs import DecodeContext, FieldCodec
+from .field_codecs import DecodeContext, FieldCodec
 from .keys import data_key, locale_sort_key, record_id_from_key
 from .partitions import (
     apply_partition_rule,

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import DecodeError
-from ..store.base import RawObject
+from .raw import RawObject
 from ._js import (
     MAX_SAFE,
     PROTO_NAMES,
@@ -30,7 +30,7 @@ from ._js import (
     truthy,
     try_json_parse,
 )
-from .codecs import DecodeContext
+from .field_codecs import DecodeContext
 from .keys import record_id_from_key
 from .schema import ResourceSchema, js_invert
 from .transport import decode_metadata, decode_metadata_value, utf8_decode

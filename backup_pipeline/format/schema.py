@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import MetadataFileError, NotFound
 from ._js import entries_of, is_number, js_items, js_string, truthy
-from .codecs import FieldCodec, build_hooks, flatten_definitions, make_codec
+from .field_codecs import FieldCodec, build_hooks, flatten_definitions, make_codec
 from .keys import locale_sort_key
 from .numbers import BASE62_ALPHABET, decode_key, encode_key
 

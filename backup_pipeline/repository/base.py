@@ -5,18 +5,28 @@ Invariants every implementation keeps (restic's design.rst style):
 - the manifest (`s3db.json`) of a backup is written once and never overwritten;
 - a backup without a manifest is never listed as complete;
 - deleting a backup removes its manifest first.
+
+Files are stored bytes: compression and encryption are applied above, by the file pipeline
+(files.py) with the repository's `encryption` layer. Small files at the root (`crypto.json`,
+`locks/...`) are what leases and the encryption config live in.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from .encryption import Encryption
+    from .s3 import S3Options
 
 MANIFEST_NAME = "s3db.json"
 
 
 class Repository(Protocol):
     url: str
+    encryption: "Encryption"  # PLAIN, or the client-side encryption of the repository
 
     def backup_ids(self) -> list[str]:
         """Every backup folder, complete or not."""
@@ -40,3 +50,35 @@ class Repository(Protocol):
 
     def describe(self, backup_id: str, name: str) -> str:
         """Where a file is, for messages and metadata (path or URL)."""
+
+    def backup_dir(self, backup_id: str) -> str:
+        """The backup's folder relative to the repository root (its path template resolved)."""
+
+    def location(self) -> "Location":
+        """Where the root is, for readers outside this package (DuckDB, Athena)."""
+
+    # -- small files at the repository root (crypto config, leases) ------------------------
+    def read_root(self, name: str) -> bytes | None: ...
+
+    def create_root(self, name: str, data: bytes) -> bool:
+        """Create-only; False if it already exists."""
+
+    def replace_root(self, name: str, data: bytes) -> None: ...
+
+    def delete_root(self, name: str) -> None: ...
+
+    def list_root(self, prefix: str) -> list[str]:
+        """Names of the root files starting with `prefix` (e.g. "locks/")."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A repository root as outside readers address it: a local folder, or s3://bucket/prefix/
+    with the S3 options (endpoint, region, keys) to reach it."""
+
+    root: str  # a local path, or s3://bucket/prefix/ (ends with "/")
+    s3: "S3Options | None" = None
+
+    @property
+    def is_s3(self) -> bool:
+        return self.s3 is not None

@@ -12,7 +12,8 @@ from typing import BinaryIO, Iterator
 import orjson
 
 from ..errors import ConflictError, IntegrityError, NotFound, UsageError
-from .base import MANIFEST_NAME
+from .base import MANIFEST_NAME, Location
+from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
 
@@ -24,6 +25,8 @@ def _check_name(name: str, what: str) -> str:
 
 class FilesystemRepository:
     """A local folder; the path may hold a template ("./backups/{date}/")."""
+
+    encryption = PLAIN  # open_repository sets the repository's own
 
     def __init__(self, path: str | os.PathLike):
         root, self.layout = split_template(str(path))
@@ -38,6 +41,12 @@ class FilesystemRepository:
 
     def describe(self, backup_id: str, name: str) -> str:
         return str(self._path(backup_id, name))
+
+    def backup_dir(self, backup_id: str) -> str:
+        return resolve(self.layout, _check_name(backup_id, "backup id"))
+
+    def location(self) -> Location:
+        return Location(str(self.root))
 
     def backup_ids(self) -> list[str]:
         if not self.root.is_dir():
@@ -154,6 +163,16 @@ class FilesystemRepository:
 
     def delete_root(self, name: str) -> None:
         self._root_path(name).unlink(missing_ok=True)
+
+    def list_root(self, prefix: str) -> list[str]:
+        folder, _, start = prefix.rpartition("/")
+        path = self._root_path(folder) if folder else self.root
+        try:
+            names = os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        # hidden names are files still being written (".NAME.xxxx.partial")
+        return sorted(f"{folder}/{n}" if folder else n for n in names if n.startswith(start) and not n.startswith("."))
 
     def delete_backup(self, backup_id: str) -> None:
         d = self._dir(backup_id)

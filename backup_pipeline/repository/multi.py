@@ -14,14 +14,11 @@ import shutil
 from contextlib import ExitStack, contextmanager
 from typing import BinaryIO, Iterator
 
-from ..errors import BackupPipelineError, ConflictError, NotFound, UsageError
-from .base import MANIFEST_NAME, Repository
+from ..errors import ConflictError, DestinationsFailed, NotFound, UsageError
+from .base import Location, Repository
+from .encryption import PLAIN
 
 STRATEGIES = ("all", "any", "priority")
-
-
-class DestinationsFailed(BackupPipelineError):
-    exit_code = 6
 
 
 class _Tee(io.RawIOBase):
@@ -46,6 +43,8 @@ class _Tee(io.RawIOBase):
 
 
 class MultiRepository:
+    encryption = PLAIN  # open_repository sets the repository's own (the destinations hold bytes as given)
+
     def __init__(self, repos: list[Repository], strategy: str = "all", max_uploads: int = 2):
         if strategy not in STRATEGIES:
             raise UsageError(f"strategy {strategy!r} unknown; choose all, any or priority")
@@ -233,23 +232,15 @@ class MultiRepository:
                 if self.strategy == "all":
                     raise
 
+    def list_root(self, prefix: str) -> list[str]:
+        return sorted({n for _r, names in self._each(lambda r: r.list_root(prefix)) for n in names})
+
     def describe(self, backup_id: str, name: str) -> str:
         return self._holder(backup_id).describe(backup_id, name)
 
+    def backup_dir(self, backup_id: str) -> str:
+        return self.repos[0].backup_dir(backup_id)
 
-def copy_backup(src: Repository, dst: Repository, backup_id: str) -> list[str]:
-    """Complete a destination that missed a backup: every file, then the manifest last."""
-    manifest = src.read_manifest(backup_id)
-    if manifest is None:
-        raise NotFound(f"backup {backup_id} is not committed in {src.url}; only complete backups are copied")
-    if dst.read_manifest(backup_id) is not None:
-        return []
-    copied = []
-    for name in src.file_names(backup_id):
-        if name in (MANIFEST_NAME, "failure.json"):
-            continue
-        with src.open_file(backup_id, name) as f, dst.create_file(backup_id, name) as out:
-            shutil.copyfileobj(f, out, 1 << 20)
-        copied.append(name)
-    dst.commit_manifest(backup_id, manifest)
-    return copied + [MANIFEST_NAME]
+    def location(self) -> Location:
+        """The first destination's: readers outside (DuckDB, Athena) read one copy."""
+        return self.repos[0].location()

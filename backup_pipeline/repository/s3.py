@@ -11,6 +11,7 @@ AWS_PROFILE), each overridable by an option.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 from contextlib import contextmanager
@@ -20,10 +21,12 @@ from typing import BinaryIO, Iterator
 import obstore
 import obstore.exceptions
 import orjson
-from obstore.store import S3Store
+from obstore.store import S3Store as ObstoreS3Store
 
-from ..errors import ConflictError, IntegrityError, NotFound, UsageError
-from .base import MANIFEST_NAME
+from ..errors import (BackupPipelineError, ConflictError, IntegrityError, NotFound, UsageError, is_storage_exception,
+                      storage_error)
+from .base import MANIFEST_NAME, Location
+from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
@@ -60,15 +63,33 @@ class S3Options:
             raise UsageError("--sse-kms-key-id goes with --sse aws:kms")
 
 
+def _translated(fn):
+    """Client exceptions (obstore, network) leave as StorageError naming the repository."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except BackupPipelineError:
+            raise
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_error(exc, getattr(self, "url", "")) from exc
+            raise
+
+    return wrapper
+
+
 class _Reader(io.RawIOBase):
     """obstore's buffered reader as a plain binary file (bytes out)."""
 
-    def __init__(self, inner):
-        self._inner = inner
+    def __init__(self, inner, url: str):
+        self._inner, self.url = inner, url
 
     def readable(self) -> bool:
         return True
 
+    @_translated
     def readinto(self, b) -> int:
         data = self._inner.read(len(b))
         n = len(data)
@@ -82,6 +103,8 @@ class _Reader(io.RawIOBase):
 
 
 class S3Repository:
+    encryption = PLAIN  # open_repository sets the repository's own
+
     def __init__(self, url: str, options: S3Options | None = None):
         if not url.startswith("s3://"):
             raise UsageError(f"repository {url!r}: an S3 repository is s3://bucket[/prefix]")
@@ -96,7 +119,7 @@ class S3Repository:
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._store = self._make_store()
 
-    def _make_store(self) -> S3Store:
+    def _make_store(self) -> ObstoreS3Store:
         o = self.options
         config: dict = {}
         endpoint = o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -112,6 +135,7 @@ class S3Repository:
             if o.session_token:
                 config["session_token"] = o.session_token
         elif o.profile or (os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID")):
+            # boto3 costs ~0.3 s to import: only AWS profiles need it
             import boto3
             from obstore.auth.boto3 import Boto3CredentialProvider
 
@@ -126,7 +150,7 @@ class S3Repository:
         elif o.sse == "sse-c":
             config["server_side_encryption"] = "sse-c"
             config["sse_customer_key_base64"] = o.sse_customer_key
-        return S3Store(self.bucket, prefix=self.prefix or None, config=config,
+        return ObstoreS3Store(self.bucket, prefix=self.prefix or None, config=config,
                        client_options={"allow_http": True, "timeout": "300s", "connect_timeout": "10s"}, **kwargs)
 
     # -- names ---------------------------------------------------------------------------
@@ -143,10 +167,17 @@ class S3Repository:
     def describe(self, backup_id: str, name: str) -> str:
         return f"{self.url}/{self._key(backup_id, name)}"
 
+    def backup_dir(self, backup_id: str) -> str:
+        return self._dir(backup_id)
+
+    def location(self) -> Location:
+        return Location(f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}", self.options)
+
     def _attributes(self) -> dict:
         return {"Storage-Class": self.options.storage_class} if self.options.storage_class else {}
 
     # -- contract ------------------------------------------------------------------------
+    @_translated
     def backup_ids(self) -> list[str]:
         d = depth(self.layout)
         ids = set()
@@ -165,23 +196,33 @@ class S3Repository:
     def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:
         # A multipart upload is invisible until completed; leaving the block with an
         # exception aborts it, so no partial file ever appears under its name.
-        with obstore.open_writer(self._store, self._key(backup_id, name), attributes=self._attributes(),
-                                 buffer_size=self.options.part_size, max_concurrency=4) as writer:
-            yield writer
+        try:
+            with obstore.open_writer(self._store, self._key(backup_id, name), attributes=self._attributes(),
+                                     buffer_size=self.options.part_size, max_concurrency=4) as writer:
+                yield writer
+        except BackupPipelineError:
+            raise
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_error(exc, self.describe(backup_id, name)) from exc
+            raise
 
+    @_translated
     def open_file(self, backup_id: str, name: str) -> BinaryIO:
         key = self._key(backup_id, name)
         try:
-            return io.BufferedReader(_Reader(obstore.open_reader(self._store, key, buffer_size=1 << 20)), 1 << 20)
+            return io.BufferedReader(_Reader(obstore.open_reader(self._store, key, buffer_size=1 << 20), self.url), 1 << 20)
         except FileNotFoundError:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
+    @_translated
     def file_size(self, backup_id: str, name: str) -> int:
         try:
             return obstore.head(self._store, self._key(backup_id, name))["size"]
         except FileNotFoundError:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
+    @_translated
     def file_names(self, backup_id: str) -> list[str]:
         prefix = self._dir(backup_id)
         names = []
@@ -189,6 +230,7 @@ class S3Repository:
             names += [m["path"][len(prefix) + 1:] for m in page]
         return sorted(n for n in names if "/" not in n)
 
+    @_translated
     def read_manifest(self, backup_id: str) -> dict | None:
         try:
             data = bytes(obstore.get(self._store, self._key(backup_id, MANIFEST_NAME)).bytes())
@@ -199,6 +241,7 @@ class S3Repository:
         except orjson.JSONDecodeError as exc:
             raise IntegrityError(f"{self.describe(backup_id, MANIFEST_NAME)}: manifest is not valid JSON ({exc})") from None
 
+    @_translated
     def commit_manifest(self, backup_id: str, manifest: dict) -> None:
         try:
             obstore.put(self._store, self._key(backup_id, MANIFEST_NAME), orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
@@ -207,6 +250,7 @@ class S3Repository:
             raise ConflictError(f"{self.describe(backup_id, MANIFEST_NAME)}: backup {backup_id} is already committed; "
                                 "it is never overwritten") from None
 
+    @_translated
     def delete_backup(self, backup_id: str) -> None:
         manifest = self._key(backup_id, MANIFEST_NAME)
         try:
@@ -223,12 +267,14 @@ class S3Repository:
             raise UsageError(f"root file name {name!r} is not a plain name")
         return name
 
+    @_translated
     def read_root(self, name: str) -> bytes | None:
         try:
             return bytes(obstore.get(self._store, self._root_key(name)).bytes())
         except FileNotFoundError:
             return None
 
+    @_translated
     def create_root(self, name: str, data: bytes) -> bool:
         """Create-only (If-None-Match: *); False if the object already exists."""
         try:
@@ -237,11 +283,21 @@ class S3Repository:
         except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
             return False
 
+    @_translated
     def replace_root(self, name: str, data: bytes) -> None:
         obstore.put(self._store, self._root_key(name), data)
 
+    @_translated
     def delete_root(self, name: str) -> None:
         try:
             obstore.delete(self._store, self._root_key(name))
         except FileNotFoundError:
             pass
+
+    @_translated
+    def list_root(self, prefix: str) -> list[str]:
+        folder = prefix.rpartition("/")[0]  # object_store lists whole path segments: filter below
+        names = []
+        for page in obstore.list(self._store, self._root_key(folder) if folder else None, chunk_size=1000):
+            names += [m["path"] for m in page]
+        return sorted(n for n in names if n.startswith(prefix))

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from .base import ObjectInfo, RawObject, Store
 from .connection import ConnectionInfo, parse_connection_string
-from .names import check_resource_name, id_from_key
+from ..format.keys import check_resource_name, id_from_key
 
 
 def open_store(conn: str, *, create: bool = False) -> Store:
     """Open the database a connection string points at (SPEC §1.1)."""
     info = parse_connection_string(conn)
     if info.kind == "file":
-        from .filesystem import FilesystemStore
+        from .filesystem import FilesystemStore  # each kind imports only its own client libraries
 
         return FilesystemStore(info.base_path, url=info.masked(), create=create)
-    from .s3 import S3Store
+    from .s3 import S3Store  # obstore: only S3 databases load it
 
     return S3Store(info)
 

@@ -6,9 +6,11 @@ never exposes its root to callers, so a backup taken from S3 restores into a fol
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Iterator, Protocol, runtime_checkable
+
+from ..format.raw import RawObject  # noqa: F401 - what a store holds is what the format decodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +21,6 @@ class ObjectInfo:
     etag: str  # with the double quotes, as S3 returns it: '"d41d8cd9..."'
     last_modified: datetime  # timezone-aware UTC
     size: int
-
-
-@dataclass(slots=True)
-class RawObject:
-    """An object exactly as stored: user metadata still transport-encoded, body raw."""
-
-    key: str
-    metadata: dict[str, str]
-    content_type: str | None
-    body: bytes
-    etag: str = ""  # with the double quotes
-    last_modified: datetime | None = None
-    extra: dict = field(default_factory=dict)  # store-specific details (e.g. fs sidecar fields)
 
 
 @runtime_checkable

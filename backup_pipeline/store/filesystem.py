@@ -17,10 +17,10 @@ import orjson
 
 from ..errors import CorruptObject, MetadataFileError, NotFound
 from .base import ObjectInfo, RawObject
-from .collation import locale_sort_key
+from ..format.keys import locale_sort_key
 from .concurrency import threaded_ordered_map
 from .fs_lister import SIDECAR, is_skipped as _skipped, scan_sidecars
-from .names import DATABASE_JSON_KEY, check_resource_name, data_prefix
+from ..format.keys import DATABASE_JSON_KEY, check_resource_name, data_prefix
 
 
 def parse_iso(text: str) -> datetime:

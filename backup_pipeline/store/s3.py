@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Iterable, Iterator
 
 import obstore
+import orjson
 import obstore.exceptions
 from obstore.store import S3Store as _ObstoreS3
 
@@ -22,7 +23,7 @@ from ..errors import CorruptObject, MetadataFileError, NotFound
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
 from .connection import ConnectionInfo
-from .names import DATABASE_JSON_KEY, check_resource_name, data_prefix
+from ..format.keys import DATABASE_JSON_KEY, check_resource_name, data_prefix
 
 # Attributes obstore returns next to user metadata; everything else is x-amz-meta-*.
 _STANDARD_ATTRIBUTES = {
@@ -107,6 +108,7 @@ class S3Store:
         """A boto3 client for the same endpoint (LIST of raw prefixes, awkward keys)."""
         with self._lock:
             if self._boto is None:
+                # boto3 costs ~0.3 s to import: only listings of raw prefixes and awkward keys need it
                 import boto3
                 from botocore.config import Config
 
@@ -127,8 +129,6 @@ class S3Store:
 
     # -- protocol ------------------------------------------------------------------------
     def read_database_json(self) -> dict:
-        import orjson
-
         try:
             obj = self.get(DATABASE_JSON_KEY)
         except NotFound:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from backup_pipeline import Backups
-from backup_pipeline.cli_cleanup import add_cleanup_parser, cmd_cleanup
+from backup_pipeline.cli.cleanup import add_parser as add_cleanup_parser, run as cmd_cleanup
 from backup_pipeline.engine.cleanup import apply_cleanup, catalog_entries, plan_cleanup
 from backup_pipeline.engine.retention import Decision, RetentionPolicy
 from backup_pipeline.errors import ConflictError, UsageError

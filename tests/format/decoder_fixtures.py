@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from backup_pipeline.store.base import RawObject
+from backup_pipeline.format.raw import RawObject
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT_DIR = Path(os.environ.get("S3DB_FORMAT_DIR") or (REPO / "vendor" / "s3db-format")).resolve()

@@ -14,7 +14,7 @@ from backup_pipeline.format import (
     to_json_compatible,
 )
 from backup_pipeline.format._js import UNDEFINED, iso_from_ms, number_to_string
-from backup_pipeline.format.codecs import DecodeContext, compress_ipv6, make_codec, split_escaped
+from backup_pipeline.format.field_codecs import DecodeContext, compress_ipv6, make_codec, split_escaped
 from backup_pipeline.format.numbers import (
     base62_decode,
     decode_decimal,

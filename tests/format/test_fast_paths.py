@@ -25,7 +25,7 @@ from backup_pipeline.format._js import (
     number_from_string,
     number_to_string,
 )
-from backup_pipeline.format.codecs import DecodeContext
+from backup_pipeline.format.field_codecs import DecodeContext
 from backup_pipeline.format.keys import record_id_from_key
 from backup_pipeline.format.numbers import base62_decode, decode_decimal
 from backup_pipeline.format.transport import BASE85_ALPHABET, decode_uri_component

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from backup_pipeline.repository import FilesystemRepository
-from backup_pipeline.repository.lock import LockHeld, acquire, lock_name
+from backup_pipeline.repository.lock import LockHeld, acquire, lease_prefix
 
 HOLDER = textwrap.dedent("""
     import sys, time
@@ -57,7 +57,7 @@ def test_waiter_gets_the_lease_once_released(tmp_path):
         with acquire(open_repository(sys.argv[1]), "backup", "file:///some/db", wait=30, poll=0.05):
             print("got it", flush=True)
     """), str(tmp_path / "repo")], stdout=subprocess.PIPE, text=True)
-    assert repo.read_root(lock_name("backup", "file:///some/db")) is not None
+    assert [n for n in repo.list_root("locks/") if n.startswith(lease_prefix("backup", "file:///some/db"))]
     holder.stdin.write("\n")
     holder.stdin.flush()
     holder.wait(timeout=10)
@@ -76,21 +76,24 @@ def test_killed_owner_lease_is_taken_over(tmp_path):
 
 def test_expired_heartbeat_from_another_host_is_taken_over(tmp_path):
     repo = FilesystemRepository(tmp_path / "repo")
-    name = lock_name("backup", "s3://b/db")
-    repo.create_root(name, orjson.dumps({"owner": "elsewhere", "host": "other-host", "pid": 1,
+    name = lease_prefix("backup", "s3://b/db") + "-elsewhere.json"
+    repo.create_root(name, orjson.dumps({"owner": "elsewhere", "host": "other-host", "pid": 1, "subject": "s3://b/db",
                                          "heartbeat": time.time() - 120, "ttl": 60}))
     lease = acquire(repo, "backup", "s3://b/db")
-    assert orjson.loads(repo.read_root(name))["owner"] == lease.owner
+    assert repo.read_root(name) is None  # the stale lease is gone
+    assert orjson.loads(repo.read_root(lease.name))["owner"] == lease.owner
     lease.release()
-    assert repo.read_root(name) is None
+    assert repo.list_root("locks/") == []
 
 
 def test_fresh_lease_from_another_host_is_respected(tmp_path):
     repo = FilesystemRepository(tmp_path / "repo")
-    repo.create_root(lock_name("backup", "s3://b/db"), orjson.dumps(
-        {"owner": "elsewhere", "host": "other-host", "pid": 1, "heartbeat": time.time(), "ttl": 60}))
+    repo.create_root(lease_prefix("backup", "s3://b/db") + "-elsewhere.json", orjson.dumps(
+        {"owner": "elsewhere", "host": "other-host", "pid": 1, "subject": "s3://b/db", "heartbeat": time.time(),
+         "ttl": 60}))
     with pytest.raises(LockHeld, match="other-host"):
         acquire(repo, "backup", "s3://b/db")
+    assert len(repo.list_root("locks/")) == 1  # the refused one left nothing behind
 
 
 def test_s3_lease_is_create_only(moto_server, bucket_name):
@@ -123,3 +126,33 @@ def test_restore_takes_a_lock_on_the_target(tmp_path):
         lease.release()
     b.restore(m["id"], target)
     assert not list(target.list_prefix("plugin=backup-pipeline/"))
+
+
+def test_steps_of_one_group_share_and_exclude_everyone_else(tmp_path):
+    """The steps of one staged backup run side by side; another backup of the source does not."""
+    repo = FilesystemRepository(tmp_path / "repo")
+    step1 = acquire(repo, "backup", "file:///db", group="partition 2026-11-30")
+    step2 = acquire(repo, "backup", "file:///db", group="partition 2026-11-30")
+    with pytest.raises(LockHeld, match="backup 'file:///db'"):
+        acquire(repo, "backup", "file:///db")  # a CLI run of the same source
+    with pytest.raises(LockHeld):
+        acquire(repo, "backup", "file:///db", group="partition 2026-12-01")  # another partition
+    step1.release()
+    with pytest.raises(LockHeld):
+        acquire(repo, "backup", "file:///db")  # step 2 still holds it
+    step2.release()
+    acquire(repo, "backup", "file:///db").release()
+
+
+def test_cleanup_is_exclusive(tmp_path):
+    repo = FilesystemRepository(tmp_path / "repo")
+    backup = acquire(repo, "backup", "file:///db")
+    with pytest.raises(LockHeld, match="cleanup lock"):
+        acquire(repo, "cleanup", repo.url)
+    backup.release()
+    cleanup = acquire(repo, "cleanup", repo.url)
+    with pytest.raises(LockHeld, match="held by cleanup"):
+        acquire(repo, "backup", "file:///other/db")
+    with pytest.raises(LockHeld):
+        acquire(repo, "copy", "full-2026-01-01T000000Z-ab12")
+    cleanup.release()

@@ -1,5 +1,6 @@
 """One conformance suite for every repository: filesystem (plain and templated), S3 on moto
-and SeaweedFS, and multi-destination. Then a real backup and restore through each."""
+and SeaweedFS, multi-destination, and client-side encrypted ones: files, manifests, root files
+(crypto config, leases), the backup-file pipeline, then a real backup and restore through each."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import os
 import pytest
 
 from backup_pipeline import Backups
-from backup_pipeline.errors import ConflictError, NotFound
+from backup_pipeline.errors import ConflictError, IntegrityError, LockHeld, NotFound
+from backup_pipeline.repository.encryption import CONFIG_NAME
+from backup_pipeline.repository.files import FileWriter, read_lines
+from backup_pipeline.repository.lock import acquire
 from backup_pipeline.repository import FilesystemRepository, open_repository
-from backup_pipeline.repository.multi import MultiRepository, copy_backup
+from backup_pipeline.engine.copy import copy_backup
+from backup_pipeline.repository.multi import MultiRepository
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from backup_pipeline.store import open_store
 from s3db_fixtures import copy_fs_db
 
-KINDS = ["fs", "fs-template", "moto", "seaweedfs", "multi-fs-moto", "multi-bounded"]
+KINDS = ["fs", "fs-template", "moto", "seaweedfs", "multi-fs-moto", "multi-bounded", "fs-encrypted",
+         "seaweedfs-encrypted"]
 BID = "full-2026-11-24T020000Z-ab12"
 
 
@@ -37,6 +43,14 @@ def repo(request, tmp_path, bucket_name):
         return open_repository(f"{tmp_path}/repo/{{date}}/{{type}}")
     if kind in ("moto", "seaweedfs"):
         return s3_repo(request.getfixturevalue(f"{kind}_server"), bucket_name)
+    if kind == "fs-encrypted":
+        return open_repository(str(tmp_path / "repo"), passphrase="conformance", encrypt=True)
+    if kind == "seaweedfs-encrypted":
+        server = request.getfixturevalue("seaweedfs_server")
+        server.boto_client().create_bucket(Bucket=bucket_name)
+        return open_repository(f"s3://{bucket_name}/backups", S3Options(
+            endpoint_url=server.endpoint, access_key_id=server.access_key, secret_access_key=server.secret_key),
+            passphrase="conformance", encrypt=True)
     if kind == "multi-fs-moto":
         return MultiRepository([FilesystemRepository(tmp_path / "a"),
                                 s3_repo(request.getfixturevalue("moto_server"), bucket_name)], "all", max_uploads=2)
@@ -83,6 +97,61 @@ def test_delete_removes_everything(repo):
     repo.delete_backup(BID)
     assert repo.read_manifest(BID) is None
     assert BID not in repo.backup_ids()
+
+
+def test_root_files_are_create_only_and_listed(repo):
+    assert repo.create_root("locks/a-1.json", b"one") is True
+    assert repo.create_root("locks/a-1.json", b"two") is False  # create-only
+    assert repo.read_root("locks/a-1.json") == b"one"
+    repo.replace_root("locks/a-1.json", b"three")
+    assert repo.read_root("locks/a-1.json") == b"three"
+    repo.create_root("locks/b-2.json", b"x")
+    assert repo.list_root("locks/") == ["locks/a-1.json", "locks/b-2.json"]
+    assert repo.list_root("locks/a-") == ["locks/a-1.json"]
+    repo.delete_root("locks/a-1.json")
+    repo.delete_root("locks/a-1.json")  # deleting what is gone is no error
+    assert repo.read_root("locks/a-1.json") is None and repo.list_root("locks/") == ["locks/b-2.json"]
+    assert BID not in repo.backup_ids() and "locks" not in repo.backup_ids()
+
+
+def test_leases_exclude_and_release(repo):
+    lease = acquire(repo, "backup", "file:///db")
+    with pytest.raises(LockHeld):
+        acquire(repo, "backup", "file:///db")
+    with pytest.raises(LockHeld):
+        acquire(repo, "cleanup", repo.url)
+    lease.release()
+    assert [n for n in repo.list_root("locks/")] == []
+    acquire(repo, "cleanup", repo.url).release()
+
+
+def test_crypto_config_at_the_root(repo):
+    config = repo.read_root(CONFIG_NAME)
+    assert (config is not None) == repo.encryption.enabled
+    assert CONFIG_NAME not in repo.backup_ids()
+
+
+def test_file_pipeline_round_trip_and_tampering(repo):
+    lines = [b'{"id": "r%d"}\n' % i for i in range(5000)]
+    writer = FileWriter(repo, BID, "r.jsonl.gz", "gzip")
+    writer.write_lines(lines)
+    stored = writer.close()
+    assert stored.lines == 5000 and stored.bytes == repo.file_size(BID, "r.jsonl.gz")
+    with repo.open_file(BID, "r.jsonl.gz") as f:
+        raw = f.read()
+    assert hashlib.sha256(raw).hexdigest() == stored.sha256  # the stored bytes are what is hashed
+    assert raw.startswith(b"\x1f\x8b") != repo.encryption.enabled  # encrypted: no gzip header in storage
+    assert [line + b"\n" for _n, line in read_lines(repo, BID, "r.jsonl.gz", "gzip", stored)] == lines
+    with pytest.raises(IntegrityError, match="r.jsonl.gz: 5000 lines, the manifest records 4999"):
+        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", {**stored.__dict__, "lines": 4999}):
+            pass
+    with pytest.raises(IntegrityError, match="does not match the manifest"):
+        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", {**stored.__dict__, "sha256": "0" * 64}):
+            pass
+    aborted = FileWriter(repo, BID, "gone.jsonl", "none")
+    aborted.write(b"{}\n")
+    aborted.abort()
+    assert "gone.jsonl" not in repo.file_names(BID)
 
 
 def test_backup_and_restore_through_the_repository(repo, tmp_path):

@@ -1,8 +1,8 @@
-"""Athena DDL (backup_pipeline.athena, `athena-ddl`): the statements are parsed structurally, then
+"""Athena DDL (backup_pipeline.query.athena, `athena-ddl`): the statements are parsed structurally, then
 translated to DuckDB — every table becomes a DuckDB view reading the same files with the DDL's
 column types (JSON lines converted the way Athena's OpenX SerDe does: a scalar that does not
 parse is NULL) — and the generated Athena views run verbatim on top: they must read every line
-and give the same state as backup_pipeline.analytics."""
+and give the same state as backup_pipeline.query.duckdb_views."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import pyarrow as pa
 import pytest
 
 from backup_pipeline import Backups
-from backup_pipeline.analytics import connect, create_views
-from backup_pipeline.athena import athena_ddl, hive_type, table_name
-from backup_pipeline.cli_athena import add_athena_parser
+from backup_pipeline.query.duckdb_views import connect, create_views
+from backup_pipeline.query.athena import athena_ddl, hive_type, table_name
+from backup_pipeline.cli.athena import add_parser as add_athena_parser
 from backup_pipeline.errors import UsageError
-from backup_pipeline.parquet import resource_attributes, write_parquet_mirror
+from backup_pipeline.engine.parquet import resource_attributes, write_parquet_mirror
 from backup_pipeline.repository import open_repository
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from s3db_fixtures import copy_fs_db
-from test_analytics import full_and_two_incrementals
+from test_duckdb_views import full_and_two_incrementals
 
 PREFIX = "s3://athena-bucket/backups/"
 DB = "s3db_backups"

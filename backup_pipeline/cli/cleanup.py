@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+
+from ..api import Backups
+from ..settings import RetentionSettings, settings_from
+from .common import add_repo_options, emit_json, progress, repository_settings
 
 _DURATION_HELP = "h hours, d days, w weeks, m months (30 days), y years (365 days), combinable: 36h, 7d, 1y2m3d"
 
 
-def add_cleanup_parser(sub) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "cleanup",
         help="remove backups a retention policy does not keep (dry run unless --apply)",
@@ -18,8 +22,6 @@ def add_cleanup_parser(sub) -> None:
         "a kept incremental keeps its whole chain; incomplete and failed backups are removed once older than "
         "--grace. With no --keep-* option nothing is removed. Nothing is deleted without --apply.",
     )
-    from .cli_repo import add_repo_options
-
     add_repo_options(p)
     for period, what in (("last", "the N newest complete backups"), ("hourly", "the newest backup of each of the last N hours"),
                          ("daily", "... of each of the last N days"), ("weekly", "... of each of the last N ISO weeks"),
@@ -33,19 +35,11 @@ def add_cleanup_parser(sub) -> None:
                    help="remove incomplete or failed backups only once older than this (default 24h)")
     p.add_argument("--apply", action="store_true", help="really delete the backups marked remove")
     p.add_argument("--json", action="store_true", help="print the decisions as a JSON list")
-    p.set_defaults(func=cmd_cleanup)
+    p.set_defaults(func=run)
 
 
 def policy_from_args(args):
-    from .engine.retention import RetentionPolicy, parse_duration
-
-    within = parse_duration(args.keep_within) if args.keep_within is not None else None
-    grace = parse_duration(args.grace) if args.grace is not None else timedelta(hours=24)
-    return RetentionPolicy(
-        keep_last=args.keep_last, keep_hourly=args.keep_hourly, keep_daily=args.keep_daily,
-        keep_weekly=args.keep_weekly, keep_monthly=args.keep_monthly, keep_yearly=args.keep_yearly,
-        keep_within=within, timezone=args.timezone, incomplete_grace=grace,
-    )
+    return settings_from(RetentionSettings, args).policy()
 
 
 def _reasons_text(reasons: list[str]) -> str:
@@ -59,21 +53,16 @@ def _reasons_text(reasons: list[str]) -> str:
     return ", ".join(out)
 
 
-def cmd_cleanup(args) -> int:
-    from .api import Backups
-    from .cli import _emit_json, _progress
-
+def run(args) -> int:
     policy = policy_from_args(args)
     if getattr(args, "now", None) is not None:  # tests pin the clock
         now = args.now
     else:
         now = datetime.now(timezone.utc)
-    from .cli_repo import open_repo
-
-    with Backups(source=None, repo=open_repo(args)) as b:
+    with Backups(None, repository_settings(args)) as b:
         if args.apply:
-            with _progress(args) as progress:
-                decisions = b.cleanup(policy, apply=True, now=now, progress=progress)
+            with progress(args) as bar:
+                decisions = b.cleanup(policy, apply=True, now=now, progress=bar)
         else:
             decisions = b.cleanup(policy, apply=False, now=now)
     removed = [d for d in decisions if d.action == "remove"]
@@ -87,7 +76,7 @@ def cmd_cleanup(args) -> int:
     if policy.empty:
         summary += " (no --keep-* option given: nothing is ever removed)"
     if args.json:
-        _emit_json([d.as_json() for d in decisions])
+        emit_json([d.as_json() for d in decisions])
         print(summary, file=sys.stderr)
         return 0
     if not decisions:
@@ -103,5 +92,3 @@ def cmd_cleanup(args) -> int:
     print(summary)
     return 0
 
-
-__all__ = ["add_cleanup_parser", "cmd_cleanup", "policy_from_args"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
-from .engine.progress import Progress
+from ..engine.progress import Progress
 
 
 class RateColumn(TextColumn):
@@ -16,8 +17,6 @@ class RateColumn(TextColumn):
         super().__init__("")
 
     def render(self, task):
-        from rich.text import Text
-
         speed = task.finished_speed or task.speed
         return Text(f"{speed:,.0f} rec/s" if speed else "", style="progress.data.speed")
 

@@ -1,14 +1,20 @@
-"""Repository options shared by every command that reads or writes backups."""
+"""What every command shares: repository and source options (turned into settings.py classes),
+JSON output, human sizes and progress on a terminal."""
 
 from __future__ import annotations
 
-import os
+import sys
+from contextlib import nullcontext
 
-REPO_PASSPHRASE_ENV = "BACKUP_REPO_PASSPHRASE"
-SSE_C_KEY_ENV = "BACKUP_SSE_CUSTOMER_KEY"
+import orjson
+
+from ..engine.progress import Progress, human_bytes  # noqa: F401 - re-exported for the commands
+from ..settings import (REPO_PASSPHRASE_ENV, SOURCE_PASSPHRASE_ENV, SSE_C_KEY_ENV, RepositorySettings,
+                        SourceSettings, settings_from)
 
 
-def add_repo_options(p, *, dest: str = "repo", flag: str = "--repo", writing: bool = False) -> None:
+def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: bool = False) -> None:
+    """The repository group; every dest is a RepositorySettings field (except the list's)."""
     g = p.add_argument_group("repository")
     g.add_argument(flag, dest=dest, action="append", required=True, metavar="REPO",
                    help="backup repository: a folder (path templates {date} {time} {type} {id} allowed), "
@@ -35,25 +41,30 @@ def add_repo_options(p, *, dest: str = "repo", flag: str = "--repo", writing: bo
                        help="encrypt a new repository client-side (AES-256-GCM, scrypt key from --repo-passphrase)")
 
 
-def open_repo(args, *, dest: str = "repo"):
-    from .repository import open_repository
-    from .repository.s3 import S3Options
+def add_source_options(p) -> None:
+    p.add_argument("--source", dest="connection", required=True, metavar="CONN",
+                   help="s3db.js connection string (file://, s3://, http(s)://)")
+    p.add_argument("--passphrase", metavar="P", default=None,
+                   help=f"s3db.js secrets passphrase (default ${SOURCE_PASSPHRASE_ENV})")
 
-    s3 = S3Options(
-        endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
-        storage_class=getattr(args, "storage_class", None), sse=getattr(args, "sse", None),
-        sse_kms_key_id=getattr(args, "sse_kms_key_id", None),
-        sse_customer_key=getattr(args, "sse_customer_key", None) or (
-            os.environ.get(SSE_C_KEY_ENV) if getattr(args, "sse", None) == "sse-c" else None),
-    )
-    passphrase = args.repo_passphrase or os.environ.get(REPO_PASSPHRASE_ENV)
-    raw_key = None
-    if args.repo_key_file:
-        with open(args.repo_key_file, "rb") as f:
-            raw_key = f.read().strip()
-        if len(raw_key) != 32:
-            import base64
 
-            raw_key = base64.b64decode(raw_key)
-    return open_repository(getattr(args, dest), s3, strategy=args.strategy, max_uploads=args.max_uploads,
-                           passphrase=passphrase, raw_key=raw_key, encrypt=getattr(args, "encrypt", False))
+def repository_settings(args, dest: str = "repos", **overrides) -> RepositorySettings:
+    return settings_from(RepositorySettings, args, repos=getattr(args, dest), **overrides)
+
+
+def source_settings(args) -> SourceSettings:
+    return settings_from(SourceSettings, args)
+
+
+def emit_json(data) -> None:
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def progress(args):
+    """Progress bars on a terminal; nothing when --json or when stderr is not a terminal."""
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        return nullcontext(Progress())
+    from .progress import TerminalProgress  # rich costs ~0.1 s to import: only terminals pay it
+
+    return TerminalProgress()

@@ -26,7 +26,7 @@ INLINE_FIRST = 4096
 
 
 @dataclass(slots=True)
-class Encoded:
+class DecodedRecord:
     key: str
     version: str  # the store's change token of the object as fetched
     digest: str
@@ -34,17 +34,17 @@ class Encoded:
     error: str | None
 
 
-def encode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -> Encoded:
+def decode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -> DecodedRecord:
     digest = content_hash(obj)
     try:
         line, error = record_line(decode_record(schema, obj, passphrase=passphrase, mode="clean"), obj), None
     except DecodeError as exc:
         line, error = None, str(exc)
-    return Encoded(obj.key, obj.extra.get("version") or object_version(obj), digest, line, error)
+    return DecodedRecord(obj.key, obj.extra.get("version") or object_version(obj), digest, line, error)
 
 
-def _encode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[RawObject]) -> list[Encoded]:
-    return [encode_one(schema, o, passphrase) for o in objs]
+def _decode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[RawObject]) -> list[DecodedRecord]:
+    return [decode_one(schema, o, passphrase) for o in objs]
 
 
 def default_workers() -> int:
@@ -53,8 +53,8 @@ def default_workers() -> int:
     return max(0, min((os.cpu_count() or 1) - 1, 8))
 
 
-class Encoder:
-    """Encodes objects inline or with a process pool (created on first need, reused)."""
+class RecordDecoder:
+    """Decodes objects inline or with a process pool (created on first need, reused)."""
 
     def __init__(self, workers: int | None = None):
         self.workers = default_workers() if workers is None else max(0, workers)  # 0 = inline
@@ -64,18 +64,18 @@ class Encoder:
         # incrementals never pay it.
         self._inline_left = INLINE_FIRST
 
-    def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[Encoded]:
+    def map(self, schema: ResourceSchema, objs: Iterator[RawObject], passphrase: str | None) -> Iterator[DecodedRecord]:
         objs = iter(objs)
         if self.workers == 0:
             for o in objs:
-                yield encode_one(schema, o, passphrase)
+                yield decode_one(schema, o, passphrase)
             return
         while self._pool is None and self._inline_left > 0:
             o = next(objs, None)
             if o is None:
                 return
             self._inline_left -= 1
-            yield encode_one(schema, o, passphrase)
+            yield decode_one(schema, o, passphrase)
         first = list(islice(objs, BATCH))
         if not first:
             return
@@ -86,7 +86,7 @@ class Encoder:
             while batch := list(islice(objs, BATCH)):
                 yield batch
 
-        submit = lambda batch: pool.submit(_encode_batch, schema, passphrase, batch)  # noqa: E731
+        submit = lambda batch: pool.submit(_decode_batch, schema, passphrase, batch)  # noqa: E731
         for results in ordered_window(submit, batches(), self.workers * 2 + 1):
             yield from results
 

@@ -1,4 +1,4 @@
-"""The typed Parquet mirror (backup_pipeline.parquet): schema mapping, coercion, bounded row
+"""The typed Parquet mirror (backup_pipeline.engine.parquet): schema mapping, coercion, bounded row
 groups, and — simulating the engine's --parquet hook — a mirror of every fixture resource of a
 full and two incremental backups compared in DuckDB with the JSONL it comes from."""
 
@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backup_pipeline import Backups, codecs
+from backup_pipeline import Backups
+from backup_pipeline.compression import open_writer
 from backup_pipeline.engine.verify import verify_file
 from backup_pipeline.errors import IntegrityError
-from backup_pipeline.parquet import (DROPPED_FIELDS, arrow_schema, attribute_type, converter, resource_attributes,
+from backup_pipeline.engine.parquet import (DROPPED_FIELDS, arrow_schema, attribute_type, converter, resource_attributes,
                                      write_parquet_mirror)
 from backup_pipeline.repository import open_repository
-from backup_pipeline.repository.encrypted import unseal
 from s3db_fixtures import copy_fs_db
-from test_analytics import full_and_two_incrementals
+from test_duckdb_views import full_and_two_incrementals
 
 TS = pa.timestamp("ms", tz="UTC")
 
@@ -205,7 +205,7 @@ def _synthetic_repo(tmp_path, n: int):
     repo = open_repository(str(tmp_path / "synth"))
     bid = "full-2026-01-01T000000Z-0000"
     with repo.create_file(bid, "people.jsonl.gz") as raw:
-        w = codecs.open_writer(raw, "gzip")
+        w = open_writer(raw, "gzip")
         for i in range(n):
             w.write(orjson.dumps({"id": f"p{i:06d}", "name": f"Person {i} " + "x" * 40, "age": i % 90,
                                   "tags": ["a", "b", str(i)], "profile": {"city": "Tokyo", "bio": "b" * 60},
@@ -243,7 +243,7 @@ def test_encrypted_repository_gets_a_sealed_mirror(tmp_path):
     stored = open(repo.describe(m["id"], info["file"]), "rb").read()
     assert not stored.startswith(b"PAR1") and hashlib.sha256(stored).hexdigest() == info["sha256"]
     with repo.open_file(m["id"], info["file"]) as f:
-        plain = unseal(repo, f, info["file"]).read()
+        plain = repo.encryption.unseal(f, info["file"]).read()
     table = pq.read_table(pa.BufferReader(plain))
     assert table.num_rows == info["rows"] == 4 and table.schema.names[0] == "id"
     # verify decrypts it through temporary files and checks the footer's row count

@@ -97,7 +97,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from backup_pipeline.errors import IntegrityError, UsageError
+from ..errors import (BadHeader, IntegrityError, InvalidCryptoConfig, KeyArgumentError, NotEncrypted, TamperedChunk,  # noqa: F401
+                      TamperedHeader, TrailingData, TruncatedFile, TruncatedOrTamperedFinalChunk, UnsupportedFormat,
+                      UsageError, WrongKey)
 
 __all__ = [
     "ALGORITHMS",
@@ -161,55 +163,6 @@ _INFO_PER_FILE = b"backup_pipeline/crypto v1 file"
 
 def _label(name: str) -> str:
     return name or "encrypted stream"
-
-
-class WrongKey(UsageError):
-    """The passphrase / raw key does not match the repository (or the file's header)."""
-
-
-class KeyArgumentError(UsageError):
-    """Bad arguments: no or both of passphrase/raw_key, wrong raw key length, bad chunk size."""
-
-
-class InvalidCryptoConfig(IntegrityError):
-    """A repository crypto config that is incomplete or unparsable."""
-
-
-class BadHeader(IntegrityError):
-    """An encrypted file whose header cannot be used."""
-
-
-class NotEncrypted(BadHeader):
-    """A file that does not start with the magic bytes of an encrypted file."""
-
-
-class UnsupportedFormat(BadHeader):
-    """An encrypted file of an unknown version, algorithm or flag set."""
-
-
-class TamperedHeader(BadHeader):
-    """A header whose tag does not verify."""
-
-
-class TamperedChunk(IntegrityError):
-    """A chunk that fails authentication (tampered, reordered, or from another file)."""
-
-    def __init__(self, message: str, *, name: str = "", chunk: int = -1):
-        self.name, self.chunk = name, chunk
-        super().__init__(message)
-
-
-class TruncatedFile(IntegrityError):
-    """A file that ends before its final chunk."""
-
-
-class TruncatedOrTamperedFinalChunk(TruncatedFile, TamperedChunk):
-    """A short last chunk that fails authentication: cut inside a chunk, tampered, or with
-    bytes appended. Cryptographically these cannot be told apart; it is both kinds."""
-
-
-class TrailingData(IntegrityError):
-    """Bytes after the authenticated final chunk."""
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,4 +1,4 @@
-"""DuckDB over the backups in place (backup_pipeline.analytics): per-backup, state and catalog
+"""DuckDB over the backups in place (backup_pipeline.query.duckdb_views): per-backup, state and catalog
 views, locally and on S3 (moto), judged against what the REAL s3db.js reads after a restore
 of the same backup id (tests/oracle.py; these tests fail, never skip, without the oracle)."""
 
@@ -13,10 +13,10 @@ import pytest
 
 import oracle
 from backup_pipeline import Backups
-from backup_pipeline.analytics import connect, create_views
+from backup_pipeline.query.duckdb_views import connect, create_views
 from backup_pipeline.errors import UsageError
 from backup_pipeline.format.encode import encode_record
-from backup_pipeline.parquet import arrow_schema, converter, resource_attributes, write_parquet_mirror
+from backup_pipeline.engine.parquet import arrow_schema, converter, resource_attributes, write_parquet_mirror
 from backup_pipeline.repository import open_repository
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from backup_pipeline.store import RawObject

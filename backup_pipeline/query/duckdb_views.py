@@ -16,7 +16,7 @@ Views (`create_views`):
   `resources` map of per-resource counts) and `backup_resources` (one row per backup and
   resource).
 
-Columns are those of the Parquet mirror (`backup_pipeline.parquet.arrow_schema`: `id`, the
+Columns are those of the Parquet mirror (`backup_pipeline.engine.parquet.arrow_schema`: `id`, the
 attributes typed from the s3db schema, `_deleted`, `_lastModified`, `_etag`, `_contentLength`,
 `_mimeType`, `_originalVersion`) minus `_extra`. From JSONL every column is read as JSON and
 converted with DuckDB's lenient `json_transform` (a value that does not fit its type is NULL,
@@ -31,8 +31,15 @@ import os
 from pathlib import Path
 
 import duckdb
+import duckdb_ext
 import orjson
 import pyarrow as pa
+
+from ..engine.catalog import complete_manifests
+from ..engine.parquet import DELETED, EXTRA, ID, arrow_schema, mirror_name, resource_attributes
+from ..engine.restore import resource_chain
+from ..errors import NotFound, UsageError
+from ..repository import MANIFEST_NAME
 
 
 def connect(repo=None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -42,13 +49,11 @@ def connect(repo=None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     if not os.path.isdir(os.path.expanduser("~")):
         config["home_directory"] = "/tmp"  # duckdb 1.4 fails when HOME does not exist
     con = duckdb.connect(database, config=config)
-    s3 = _s3_of(repo)
-    if s3 is not None:
-        import duckdb_ext
-
+    location = repo.location() if repo is not None else None
+    if location is not None and location.is_s3:
         duckdb_ext.init(con)
         con.execute("LOAD httpfs")
-        o = s3.options
+        o = location.s3
         endpoint = o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         parts = ["TYPE s3", f"REGION '{o.region or os.environ.get('AWS_REGION', 'us-east-1')}'"]
         key = o.access_key_id or os.environ.get("AWS_ACCESS_KEY_ID")
@@ -63,24 +68,8 @@ def connect(repo=None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
 
 
 def file_url(repo, backup_id: str, name: str) -> str:
-    """What DuckDB reads for a backup file: a local path or an s3:// URL."""
-    s3 = _s3_of(repo)
-    if s3 is not None:
-        key = s3._key(backup_id, name)
-        return f"s3://{s3.bucket}/{s3.prefix + '/' if s3.prefix else ''}{key}"
+    """What DuckDB reads for a backup file: a local path or an s3:// URL (the repository says)."""
     return repo.describe(backup_id, name)
-
-
-def _s3_of(repo):
-    from .repository.s3 import S3Repository
-
-    inner = getattr(repo, "inner", repo)  # through the encryption wrapper
-    if isinstance(inner, S3Repository):
-        return inner
-    repos = getattr(inner, "repos", None)
-    if repos:
-        return _s3_of(repos[0])
-    return None
 
 
 def _q(text: str) -> str:
@@ -128,7 +117,6 @@ def _lit(text: str) -> str:
 
 def jsonl_select(url: str, schema: pa.Schema) -> str:
     """SELECT of one JSONL backup file with the columns of `schema` (minus `_extra`)."""
-    from .parquet import DELETED, EXTRA, ID
 
     fields = [f for f in schema if f.name != EXTRA]
     columns = ", ".join(f"{_lit(f.name)}: {_lit('VARCHAR' if f.name == ID else 'JSON')}" for f in fields)
@@ -146,10 +134,7 @@ def jsonl_select(url: str, schema: pa.Schema) -> str:
 
 
 def _check_readable(repo, backup_id: str, entry: dict) -> None:
-    from .errors import UsageError
-    from .repository.encrypted import is_encrypted
-
-    if is_encrypted(repo):
+    if repo.encryption.enabled:
         raise UsageError(f"repository {repo.url} is encrypted (client-side): DuckDB cannot read its files in place; "
                          "restore or decrypt them first")
     if entry.get("compression") == "brotli":
@@ -159,8 +144,6 @@ def _check_readable(repo, backup_id: str, entry: dict) -> None:
 
 def _file_select(repo, backup_id: str, resource: str, entry: dict, schema: pa.Schema, source: str) -> str:
     if source == "parquet":
-        from .parquet import mirror_name
-
         name = (entry.get("parquet") or {}).get("file") or mirror_name(entry)
         return f"SELECT * FROM read_parquet({_lit(file_url(repo, backup_id, name))})"
     _check_readable(repo, backup_id, entry)
@@ -170,7 +153,6 @@ def _file_select(repo, backup_id: str, resource: str, entry: dict, schema: pa.Sc
 def state_sql(repo, manifest: dict, resource: str, schema: pa.Schema, source: str = "jsonl") -> str:
     """The state of `resource` at the backup `manifest`: the chain's lines from the resource's
     last snapshot on, newest line per id wins, tombstoned ids removed."""
-    from .engine.restore import resource_chain
 
     chain = list(reversed(resource_chain(repo, manifest, resource)))  # oldest (the snapshot) first
     parts = []
@@ -189,9 +171,6 @@ def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None 
     place. backup_id: which backup (default: the latest complete one); resource: one name or a
     list (default: every resource of that backup); source: "jsonl" (the backup files) or
     "parquet" (the RESOURCE.parquet mirrors). Returns the names of the views created."""
-    from .engine.catalog import complete_manifests
-    from .errors import NotFound, UsageError
-    from .parquet import arrow_schema, resource_attributes
 
     if source not in ("jsonl", "parquet"):
         raise UsageError(f"source {source!r}: choose jsonl or parquet")
@@ -236,7 +215,6 @@ _MANIFEST_COLUMNS = (
 
 
 def _create_backups_views(con: duckdb.DuckDBPyConnection, repo, manifests: list[dict]) -> list[str]:
-    from .repository import MANIFEST_NAME
 
     if not manifests:
         con.execute("CREATE OR REPLACE VIEW backups AS SELECT NULL::VARCHAR AS id WHERE false")

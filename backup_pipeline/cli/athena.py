@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .common import add_repo_options, repository_settings
 
-def add_athena_parser(sub) -> None:
+
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "athena-ddl",
         help="print Athena CREATE EXTERNAL TABLE / VIEW statements over the backups in place",
@@ -12,8 +14,6 @@ def add_athena_parser(sub) -> None:
         "there is one), partitioned by backup id, views picking the resource's files, and a view of the "
         "state at the latest backup (or at --backup). Columns are typed from the s3db schema.",
     )
-    from .cli_repo import add_repo_options
-
     add_repo_options(p)
     p.add_argument("--backup", dest="backup_id", default=None, metavar="ID",
                    help="point at this backup: partitions for its chain only, state views at it "
@@ -24,17 +24,14 @@ def add_athena_parser(sub) -> None:
                    "itself; required for a local repository)")
     p.add_argument("--resource", dest="resources", action="append", default=None, metavar="NAME",
                    help="only this resource (repeatable)")
-    p.set_defaults(func=cmd_athena_ddl)
+    p.set_defaults(func=run)
 
 
-def cmd_athena_ddl(args) -> int:
-    from .athena import DEFAULT_DATABASE, athena_ddl
-    from .cli_repo import open_repo
+def run(args) -> int:
+    from ..query.athena import DEFAULT_DATABASE, athena_ddl  # pyarrow costs ~0.3 s to import: only this command pays it
 
-    ddl = athena_ddl(open_repo(args), backup_id=args.backup_id, database=args.database or DEFAULT_DATABASE,
+    ddl = athena_ddl(repository_settings(args).open(), backup_id=args.backup_id, database=args.database or DEFAULT_DATABASE,
                      location_prefix=args.location_prefix, resources=args.resources)
     print(ddl, end="")
     return 0
 
-
-__all__ = ["add_athena_parser", "cmd_athena_ddl"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_SEED = REPO / "vendor" / "s3db-format" / "fixtures" / "fs-db"
 DEFAULT_DEMO_DIR = Path("demo")
 
@@ -18,3 +18,12 @@ def ensure_demo_database(demo_dir: Path = DEFAULT_DEMO_DIR) -> Path:
         db.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(DEMO_SEED, db, dirs_exist_ok=True)
     return db.resolve()
+
+
+def default_source() -> str:
+    """The embedded default: the demo s3db.js database (created on first use)."""
+    return f"file://{ensure_demo_database(DEFAULT_DEMO_DIR)}"
+
+
+def default_repo() -> str:
+    return str((DEFAULT_DEMO_DIR / "backups").resolve())

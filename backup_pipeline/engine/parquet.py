@@ -53,8 +53,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import codecs
-from .repository.encrypted import seal, unseal
+from ..compression import EXTENSIONS
+from ..repository.files import FileWriter, read_records
 
 PARQUET_COMPRESSION = "zstd"
 ID = "id"
@@ -267,17 +267,15 @@ def converter(t: pa.DataType) -> Converter:
 def mirror_name(entry: dict) -> str:
     """RESOURCE.parquet for a manifest entry whose file is RESOURCE.jsonl.<ext>."""
     file = entry["file"]
-    ext = codecs.EXTENSIONS[entry.get("compression", "gzip")]
+    ext = EXTENSIONS[entry.get("compression", "gzip")]
     base = file[: -len(ext)] if file.endswith(ext) else file.split(".", 1)[0]
     return f"{base}.parquet"
 
 
 def iter_records(repo, backup_id: str, entry: dict) -> Iterator[dict]:
     """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
-    with repo.open_file(backup_id, entry["file"]) as f:
-        plain = unseal(repo, f, repo.describe(backup_id, entry["file"]))
-        for line in codecs.iter_lines(plain, entry.get("compression", "gzip")):
-            yield orjson.loads(line)
+    for _n, record in read_records(repo, backup_id, entry["file"], entry.get("compression", "gzip")):
+        yield record
 
 
 def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, row_group_size: int = 50_000) -> dict:
@@ -299,12 +297,9 @@ def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, ro
     coerced: dict[str, int] = {}
     rows = row_groups = 0
 
-    with repo.create_file(backup_id, name) as raw:
-        from .engine.backup import HashingWriter  # the same stored-bytes hashing as every backup file
-
-        hashing = HashingWriter(raw)
-        sealed = seal(repo, hashing)
-        sink = pa.PythonFile(sealed, mode="w")
+    out = FileWriter(repo, backup_id, name, "parquet")  # stored as written, encrypted when the repository is
+    try:
+        sink = pa.PythonFile(out.stream, mode="w")
         writer = pq.ParquetWriter(sink, schema, compression=PARQUET_COMPRESSION)
         columns: list[list] = [[] for _ in names]
 
@@ -337,9 +332,12 @@ def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, ro
                 flush()
         flush()
         writer.close()
-        sink.close()  # closes the encryption layer too (its final authenticated chunk)
+    except BaseException:
+        out.abort()
+        raise
+    stored = out.close()  # not sink.close(): the file writer finishes the encryption layer itself
     return {
-        "file": name, "rows": rows, "bytes": hashing.bytes, "sha256": hashing.sha256.hexdigest(),
+        "file": name, "rows": rows, "bytes": stored.bytes, "sha256": stored.sha256,
         "row_groups": row_groups, "coerced_nulls": sum(coerced.values()), "coerced_columns": coerced,
         "compression": PARQUET_COMPRESSION,
     }

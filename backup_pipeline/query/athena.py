@@ -29,7 +29,10 @@ import re
 
 import pyarrow as pa
 
-from .errors import NotFound, UsageError
+from ..engine.catalog import complete_manifests
+from ..engine.parquet import arrow_schema, mirror_name, resource_attributes
+from ..engine.restore import resource_chain
+from ..errors import NotFound, UsageError
 
 DEFAULT_DATABASE = "s3db_backups"
 PARTITION_COLUMN = "_backup_id"
@@ -93,32 +96,20 @@ def _check_database(name: str) -> str:
 
 # -- where the files are ----------------------------------------------------------------
 def _plain(repo):
-    from .repository.encrypted import is_encrypted
-
-    if is_encrypted(repo):
+    if repo.encryption.enabled:
         raise UsageError(f"repository {repo.url} is encrypted (client-side): Athena cannot read its files")
-    repos = getattr(repo, "repos", None)
-    return repos[0] if repos else repo
+    return repo
 
 
 def default_location_prefix(repo) -> str | None:
     """s3://bucket/prefix/ of an S3 repository; None for a local one."""
-    from .repository.s3 import S3Repository
-
-    inner = _plain(repo)
-    if isinstance(inner, S3Repository):
-        return f"s3://{inner.bucket}/{inner.prefix + '/' if inner.prefix else ''}"
-    return None
+    location = _plain(repo).location()
+    return location.root if location.is_s3 else None
 
 
 def backup_dir(repo, backup_id: str) -> str:
     """The backup's folder relative to the repository root (the layout template resolved)."""
-    from .repository.s3 import S3Repository
-
-    inner = _plain(repo)
-    if isinstance(inner, S3Repository):
-        return inner._dir(backup_id)
-    return inner._dir(backup_id).relative_to(inner.root).as_posix()
+    return _plain(repo).backup_dir(backup_id)
 
 
 # -- the DDL ----------------------------------------------------------------------------
@@ -130,10 +121,6 @@ def athena_ddl(repo, *, backup_id: str | None = None, database: str = DEFAULT_DA
     state views at the latest backup. With backup_id: partitions for that backup's chain only,
     state views at it. location_prefix: the s3:// URL of the repository root (default: the
     S3 repository's own; required for a local repository, e.g. where it is synced to)."""
-    from .engine.catalog import complete_manifests
-    from .engine.restore import resource_chain
-    from .parquet import arrow_schema, mirror_name, resource_attributes
-
     database = _check_database(database)
     prefix = location_prefix or default_location_prefix(repo)
     if not prefix:

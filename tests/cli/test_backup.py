@@ -13,7 +13,7 @@ import orjson
 
 from s3db_fixtures import copy_fs_db
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from helpers import make_items_db  # noqa: E402
 
 CLI = [sys.executable, "-m", "backup_pipeline.cli"]

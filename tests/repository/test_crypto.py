@@ -15,8 +15,8 @@ import tracemalloc
 import orjson
 import pytest
 
-from backup_pipeline import crypto
-from backup_pipeline.crypto import (
+from backup_pipeline.repository import crypto
+from backup_pipeline.repository.crypto import (
     HEADER_SIZE,
     TAG_SIZE,
     BadHeader,

@@ -1,0 +1,61 @@
+"""`backup-pipeline backup`: stream resources into a repository, commit with the manifest."""
+
+from __future__ import annotations
+
+from ..api import Backups
+from ..compression import COMPRESSIONS
+from .common import add_repo_options, add_source_options, emit_json, human_bytes, progress, repository_settings, \
+    source_settings
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("backup", help="back up an s3db.js database into a repository",
+                       description="Stream every record of the chosen resources into RESOURCE.jsonl.gz files "
+                       "and commit the backup with its manifest (s3db.json), written last.")
+    add_source_options(p)
+    add_repo_options(p, writing=True)
+    p.add_argument("--type", choices=["full", "incremental"], default="full")
+    p.add_argument("--resource", action="append", metavar="NAME", help="only this resource (repeatable)")
+    p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
+    p.add_argument("--compression", choices=list(COMPRESSIONS), default="gzip")
+    p.add_argument("--parquet", action="store_true", help="also write a typed Parquet mirror RESOURCE.parquet")
+    p.add_argument("--no-verify", action="store_true", help="skip re-reading the files before committing")
+    p.add_argument("--decrypt-secrets", action="store_true",
+                   help="decrypt secret fields in the decoded view (needs --passphrase); raw objects stay encrypted")
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="record unreadable source objects in the manifest and go on, instead of failing")
+    p.add_argument("--full-if-no-parent", action="store_true",
+                   help="with --type incremental: take a full backup when there is no parent")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    source = source_settings(args)
+    source.check()
+    with Backups(source, repository_settings(args)) as b, progress(args) as bar:
+        manifest = b.backup(
+            args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
+            verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
+            full_if_no_parent=args.full_if_no_parent, progress=bar, parquet=args.parquet,
+        )
+    summary = {
+        "id": manifest["id"], "type": manifest["type"], "parent": manifest["parent"],
+        "repo": b.repo.url, "selective": manifest["selective"], "verified": manifest.get("verified", False),
+        "startedAt": manifest["startedAt"], "finishedAt": manifest["finishedAt"],
+        "resources": {
+            name: {k: r.get(k) for k in ("records", "tombstones", "unchanged", "bytes", "sha256", "file", "snapshot")}
+            | ({"skipped_corrupt": r["skipped_corrupt"]} if r.get("skipped_corrupt") else {})
+            for name, r in manifest["resources"].items()
+        },
+        "totals": manifest["totals"],
+    }
+    if args.json:
+        emit_json(summary)
+    else:
+        t = manifest["totals"]
+        print(f"backup {manifest['id']} ({manifest['type']}"
+              + (f", parent {manifest['parent']}" if manifest["parent"] else "") + f") committed in {b.repo.url}")
+        print(f"  {len(manifest['resources'])} resources, {t['records']:,} records, {t['tombstones']:,} tombstones, "
+              f"{human_bytes(t['bytes'])}" + (", verified" if manifest.get("verified") else ""))
+    return 0

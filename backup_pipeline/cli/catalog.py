@@ -1,0 +1,60 @@
+"""`backup-pipeline list | status | verify`: what a repository holds, and whether it is whole."""
+
+from __future__ import annotations
+
+from ..api import Backups
+from ..errors import IncompleteBackup
+from .common import add_repo_options, emit_json, human_bytes, repository_settings
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("list", help="list the backups of a repository (complete, incomplete, failed)")
+    add_repo_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_list)
+    p = sub.add_parser("status", help="show one backup")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    add_repo_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_status)
+    p = sub.add_parser("verify", help="check a backup's files against its manifest, its records, and its chain")
+    p.add_argument("backup_id", metavar="BACKUP_ID")
+    add_repo_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_verify)
+
+
+def run_list(args) -> int:
+    with Backups(None, repository_settings(args)) as b:
+        infos = b.list()
+    if args.json:
+        emit_json([i.as_json() for i in infos])
+        return 0
+    print(f"{'id':<36} {'state':<10} {'type':<11} {'parent':<36} {'records':>9} {'size':>10}  finished")
+    for i in infos:
+        print(f"{i.id:<36} {i.state:<10} {i.type or '-':<11} {i.parent or '-':<36} "
+              f"{i.records if i.records is not None else '-':>9} {human_bytes(i.bytes):>10}  {i.finished_at or i.error or '-'}")
+    return 0
+
+
+def run_status(args) -> int:
+    with Backups(None, repository_settings(args)) as b:
+        info = b.status(args.backup_id)
+    if args.json:
+        emit_json(info.as_json())
+    else:
+        for k, v in info.as_json().items():
+            print(f"{k:<12} {v}")
+    return 0 if info.state == "complete" else IncompleteBackup.exit_code
+
+
+def run_verify(args) -> int:
+    with Backups(None, repository_settings(args)) as b:
+        report = b.verify(args.backup_id)
+    if args.json:
+        emit_json(report.as_json())
+    else:
+        checked = sum(len(c) for c in report.checks.values())
+        print(f"backup {report.backup_id}: ok ({report.files} files, {human_bytes(report.bytes)}, "
+              f"{checked} record checks passed, chain {' -> '.join(report.chain)})")
+    return 0

@@ -1,0 +1,199 @@
+"""The backup-file pipeline, the one place it is assembled (restic's SaveUnpacked/LoadUnpacked).
+
+Writing:  lines -> compression -> the repository's encryption -> sha256 and size of the stored
+          bytes -> the repository file (visible only once complete).
+Reading:  the repository file -> sha256 and size of the stored bytes -> decryption ->
+          decompression -> lines; at the end of the file, what was read is checked against what
+          the manifest recorded (bytes, sha256, lines), naming the file.
+
+Used by backups, the Parquet mirror, restore, verify, the key index and the Dagster checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import orjson
+
+from ..compression import iter_lines, open_writer
+from ..errors import BackupPipelineError, IntegrityError
+
+
+class HashingWriter(io.RawIOBase):
+    """Counts and hashes the bytes that reach the file (the stored bytes)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return self.raw.write(data)
+
+
+class HashingReader(io.RawIOBase):
+    """Counts and hashes the bytes read from the file (the stored bytes)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(1 << 20):  # trailing bytes after a compressed stream count too
+            pass
+
+
+@dataclass
+class StoredFile:
+    """What a backup file's writer measured: what the manifest records about the file."""
+
+    name: str
+    compression: str
+    lines: int = 0
+    bytes: int = 0
+    sha256: str = ""
+
+
+class FileWriter:
+    """A backup file being written; `close()` returns its StoredFile, `abort()` leaves nothing."""
+
+    def __init__(self, repo, backup_id: str, name: str, compression: str):
+        self.stats = StoredFile(name, compression)
+        self._cm = repo.create_file(backup_id, name)
+        self._hashing = HashingWriter(self._cm.__enter__())
+        self._sealed = repo.encryption.seal(self._hashing)
+        # `stream` takes bytes already in their final format (compression "none" or "parquet")
+        self.stream = open_writer(self._sealed, compression) if compression not in ("parquet",) else self._sealed
+
+    def write(self, line: bytes) -> None:
+        self.stream.write(line)
+        self.stats.lines += 1
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        self.stream.write(b"".join(lines))
+        self.stats.lines += len(lines)
+
+    def close(self) -> StoredFile:
+        if self.stream is not self._sealed:
+            self.stream.close()  # finishes the compressed stream, leaves the encryption layer open
+        if self._sealed is not self._hashing:
+            self._sealed.close()  # writes the final authenticated chunk
+        self.stats.bytes, self.stats.sha256 = self._hashing.bytes, self._hashing.sha256.hexdigest()
+        self._cm.__exit__(None, None, None)
+        return self.stats
+
+    def abort(self) -> None:
+        self._cm.__exit__(BackupPipelineError, BackupPipelineError("aborted"), None)
+
+
+def write_json(repo, backup_id: str, name: str, data) -> None:
+    """A small JSON file of a backup (plan, stage): stored as is, never encrypted."""
+    with repo.create_file(backup_id, name) as f:
+        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+def read_json(repo, backup_id: str, name: str):
+    with repo.open_file(backup_id, name) as f:
+        data = f.read()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IntegrityError(f"{repo.describe(backup_id, name)}: not valid JSON ({exc})") from None
+
+
+def _check_stored(where: str, reader: HashingReader, expected) -> None:
+    sha256, size = getattr(expected, "sha256", None), getattr(expected, "bytes", None)
+    if isinstance(expected, dict):
+        sha256, size = expected.get("sha256"), expected.get("bytes")
+    if sha256 is None:
+        return
+    if reader.sha256.hexdigest() != sha256 or reader.bytes != size:
+        raise IntegrityError(
+            f"{where}: sha256 {reader.sha256.hexdigest()[:16]}… ({reader.bytes} bytes) does not match the manifest's "
+            f"{sha256[:16]}… ({size} bytes); the file was changed after the backup"
+        )
+
+
+def read_lines(repo, backup_id: str, name: str, compression: str, expected=None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a backup file. With `expected` (a StoredFile or a manifest entry
+    with bytes, sha256 and lines), what was read is checked against it at the end of the file."""
+    where = repo.describe(backup_id, name)
+    n = 0
+    with repo.open_file(backup_id, name) as raw:
+        reader = HashingReader(raw)
+        try:
+            for n, line in enumerate(iter_lines(repo.encryption.unseal(reader, where), compression), 1):
+                yield n, line
+        except (EOFError, OSError, ValueError) as exc:
+            if isinstance(exc, BackupPipelineError):
+                raise
+            raise IntegrityError(f"{where}: cannot be read past line {n} ({exc}); the file is truncated or corrupt") \
+                from None
+        if expected is not None:
+            reader.drain()
+            _check_stored(where, reader, expected)
+            lines = expected.get("lines") if isinstance(expected, dict) else getattr(expected, "lines", None)
+            if lines is not None and n != lines:
+                raise IntegrityError(f"{where}: {n} lines, the manifest records {lines}")
+
+
+def read_records(repo, backup_id: str, name: str, compression: str, expected=None) -> Iterator[tuple[int, dict]]:
+    """(line number, parsed JSON) of a backup file; a line that is not JSON is named."""
+    where = repo.describe(backup_id, name)
+    for n, line in read_lines(repo, backup_id, name, compression, expected):
+        try:
+            yield n, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(f"{where}: line {n} is not valid JSON ({exc})") from None
+
+
+def check_stored_bytes(repo, backup_id: str, name: str, expected) -> None:
+    """sha256 and size of the stored bytes only (what can be checked without the key)."""
+    with repo.open_file(backup_id, name) as raw:
+        reader = HashingReader(raw)
+        reader.drain()
+    _check_stored(repo.describe(backup_id, name), reader, expected)
+
+
+@contextmanager
+def plain_copy(repo, backup_id: str, name: str, expected=None) -> Iterator[BinaryIO]:
+    """A seekable temporary file holding a backup file's plain bytes (decrypted when the
+    repository is encrypted), checked against `expected`: for formats read from their end
+    (Parquet). Never held in memory."""
+    where = repo.describe(backup_id, name)
+    with tempfile.TemporaryFile() as stored:
+        with repo.open_file(backup_id, name) as raw:
+            reader = HashingReader(raw)
+            shutil.copyfileobj(reader, stored, 1 << 20)
+        if expected is not None:
+            _check_stored(where, reader, expected)
+        stored.seek(0)
+        if not repo.encryption.enabled:
+            yield stored
+            return
+        with tempfile.TemporaryFile() as plain:
+            shutil.copyfileobj(repo.encryption.unseal(stored, where), plain, 1 << 20)
+            plain.seek(0)
+            yield plain
