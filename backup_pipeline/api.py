@@ -21,6 +21,7 @@ from .engine.retention import Decision, RetentionPolicy
 from .engine.verify import VerifyReport, verify_backup
 from .repository import Repository
 from .repository.lock import LockOptions
+from .repository.manifest import Manifest
 from .settings import RepositorySettings, SourceSettings
 from .store import Store
 
@@ -66,7 +67,7 @@ class Backups:
         self.close()
 
     # -- backups -------------------------------------------------------------------------
-    def latest(self) -> dict | None:
+    def latest(self) -> Manifest | None:
         """The newest committed backup of this source: the parent of the next incremental."""
         manifests = complete_manifests(self.repo, source_identity(self.store))
         return manifests[-1] if manifests else None
@@ -74,7 +75,7 @@ class Backups:
     def backup(self, type: str = "full", *, resources: list[str] | None = None, exclude: list[str] | None = None,
                compression: str = "gzip", verify: bool = True, decrypt_secrets: bool = False,
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
-               backup_id: str | None = None, parquet: bool = False, workers: int | None = None) -> dict:
+               backup_id: str | None = None, parquet: bool = False, workers: int | None = None) -> Manifest:
         """Back up the source: type full or incremental; resources/exclude select resources;
         compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
         repository's backup lease for this source while it runs."""

@@ -157,3 +157,22 @@ def test_layers_import_downwards():
             if target != ROOT and _layer(target) > _layer(name):
                 upward.append(f"{name} -> {target}")
     assert sorted(upward) == []
+
+
+MANIFEST_KEYS = ("startedAt", "finishedAt", "chain", "sequences", "totals", "listed_at", "sha256", "tombstones",
+                 "snapshot", "records", "parquet", "entries", "formatVersion", "secretsDecrypted", "createdAt",
+                 "verified", "destinations", "skipped_corrupt")
+
+
+def test_only_the_manifest_module_reads_manifest_keys_by_string():
+    import re
+
+    pattern = re.compile(r"""(\[|\.get\()\s*["'](%s)["']""" % "|".join(MANIFEST_KEYS))
+    readers = []
+    for name, path in modules().items():
+        if name == f"{ROOT}.repository.manifest":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                readers.append(f"{path.relative_to(PACKAGE.parent)}:{n}: {line.strip()}")
+    assert readers == []

@@ -40,22 +40,23 @@ def run(args) -> int:
             full_if_no_parent=args.full_if_no_parent, progress=bar, parquet=args.parquet,
         )
     summary = {
-        "id": manifest["id"], "type": manifest["type"], "parent": manifest["parent"],
-        "repo": b.repo.url, "selective": manifest["selective"], "verified": manifest.get("verified", False),
-        "startedAt": manifest["startedAt"], "finishedAt": manifest["finishedAt"],
+        "id": manifest.id, "type": manifest.type, "parent": manifest.parent,
+        "repo": b.repo.url, "selective": manifest.selective, "verified": manifest.verified,
+        "startedAt": manifest.started_at, "finishedAt": manifest.finished_at,
         "resources": {
-            name: {k: r.get(k) for k in ("records", "tombstones", "unchanged", "bytes", "sha256", "file", "snapshot")}
-            | ({"skipped_corrupt": r["skipped_corrupt"]} if r.get("skipped_corrupt") else {})
-            for name, r in manifest["resources"].items()
+            name: {"records": r.records, "tombstones": r.tombstones, "unchanged": r.unchanged, "bytes": r.data.bytes,
+                   "sha256": r.data.sha256, "file": r.data.file, "snapshot": r.snapshot}
+            | ({"skipped_corrupt": r.skipped_corrupt} if r.skipped_corrupt else {})
+            for name, r in manifest.resources.items()
         },
-        "totals": manifest["totals"],
+        "totals": manifest.totals.dump(),
     }
     if args.json:
         emit_json(summary)
     else:
-        t = manifest["totals"]
-        print(f"backup {manifest['id']} ({manifest['type']}"
-              + (f", parent {manifest['parent']}" if manifest["parent"] else "") + f") committed in {b.repo.url}")
-        print(f"  {len(manifest['resources'])} resources, {t['records']:,} records, {t['tombstones']:,} tombstones, "
-              f"{human_bytes(t['bytes'])}" + (", verified" if manifest.get("verified") else ""))
+        t = manifest.totals
+        print(f"backup {manifest.id} ({manifest.type}"
+              + (f", parent {manifest.parent}" if manifest.parent else "") + f") committed in {b.repo.url}")
+        print(f"  {len(manifest.resources)} resources, {t.records:,} records, {t.tombstones:,} tombstones, "
+              f"{human_bytes(t.bytes)}" + (", verified" if manifest.verified else ""))
     return 0

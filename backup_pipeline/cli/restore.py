@@ -27,13 +27,12 @@ def run(args) -> int:
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
         report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
                            dry_run=args.dry_run, progress=bar)
-    data = report.as_json()
     if args.json:
-        emit_json(data)
+        emit_json(report.as_json())
     else:
         verb = "would write" if args.dry_run else "wrote"
         print(f"restore of {report.backup_id} into {report.target} (mode {report.mode}, chain {' -> '.join(report.chain)})")
-        for name, p in data["resources"].items():
-            print(f"  {name:<16} {verb} {p['written']:,} records, {p['partition_refs']:,} partition refs; "
-                  f"deleted {p['deleted']:,}; kept {p['kept_existing']:,}")
+        for name, p in report.resources.items():
+            print(f"  {name:<16} {verb} {p.written:,} records, {p.partition_refs:,} partition refs; "
+                  f"deleted {p.deleted:,}; kept {p.kept_existing:,}")
     return 0

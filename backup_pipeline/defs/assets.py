@@ -11,6 +11,7 @@ import dagster as dg
 
 from ..engine.backup import BackupRequest
 from ..engine.staged import StagedBackup, TypePolicy
+from ..repository.manifest import MANIFEST as MANIFEST_NAME
 from .resources import BackupRepository, S3dbSource
 
 GROUP = "s3db_backup"
@@ -54,22 +55,22 @@ def build_resource_asset(resource: str) -> dg.AssetsDefinition:
                backup_repo: BackupRepository) -> dg.MaterializeResult:
         staged = staged_backup(context, s3db, backup_repo, config.type)
         t0 = time.perf_counter()
-        context.log.info(f"backing up {resource} into {staged.backup_id} ({staged.plan['type']}, parent "
-                         f"{staged.plan.get('parent')})")
+        context.log.info(f"backing up {resource} into {staged.backup_id} ({staged.plan.type}, parent "
+                         f"{staged.plan.parent})")
         result = staged.stage_resource(resource)
         seconds = time.perf_counter() - t0
         return dg.MaterializeResult(metadata={
             "backup_id": staged.backup_id,
-            "type": staged.plan["type"],
-            "parent": staged.plan.get("parent") or "",
-            "records": dg.MetadataValue.int(result["records"]),
-            "tombstones": dg.MetadataValue.int(result["tombstones"]),
-            "unchanged": dg.MetadataValue.int(result["unchanged"]),
-            "bytes": dg.MetadataValue.int(result["bytes"]),
-            "sha256": result["sha256"],
-            "file": dg.MetadataValue.path(staged.repo.describe(staged.backup_id, result["file"])),
-            "parquet_rows": dg.MetadataValue.int((result.get("parquet") or {}).get("rows", -1)),
-            "records_per_second": dg.MetadataValue.float(round((result["fetched"] or 0) / seconds, 1) if seconds else 0.0),
+            "type": staged.plan.type,
+            "parent": staged.plan.parent or "",
+            "records": dg.MetadataValue.int(result.records),
+            "tombstones": dg.MetadataValue.int(result.tombstones),
+            "unchanged": dg.MetadataValue.int(result.unchanged),
+            "bytes": dg.MetadataValue.int(result.data.bytes),
+            "sha256": result.data.sha256,
+            "file": dg.MetadataValue.path(staged.repo.describe(staged.backup_id, result.data.file)),
+            "parquet_rows": dg.MetadataValue.int(result.parquet.rows if result.parquet else -1),
+            "records_per_second": dg.MetadataValue.float(round(result.fetched / seconds, 1) if seconds else 0.0),
             "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         })
 
@@ -90,17 +91,17 @@ def build_manifest_asset(resources: list[str]) -> dg.AssetsDefinition:
                         backup_repo: BackupRepository) -> dg.MaterializeResult:
         staged = staged_backup(context, s3db, backup_repo, None)
         manifest = staged.committed() or staged.commit()
-        totals = manifest["totals"]
+        totals = manifest.totals
         return dg.MaterializeResult(metadata={
-            "backup_id": manifest["id"],
-            "type": manifest["type"],
-            "parent": manifest.get("parent") or "",
-            "resources": dg.MetadataValue.int(len(manifest["resources"])),
-            "records": dg.MetadataValue.int(totals["records"]),
-            "tombstones": dg.MetadataValue.int(totals["tombstones"]),
-            "bytes": dg.MetadataValue.int(totals["bytes"]),
-            "verified": bool(manifest.get("verified")),
-            "manifest": dg.MetadataValue.path(staged.repo.describe(manifest["id"], "s3db.json")),
+            "backup_id": manifest.id,
+            "type": manifest.type,
+            "parent": manifest.parent or "",
+            "resources": dg.MetadataValue.int(len(manifest.resources)),
+            "records": dg.MetadataValue.int(totals.records),
+            "tombstones": dg.MetadataValue.int(totals.tombstones),
+            "bytes": dg.MetadataValue.int(totals.bytes),
+            "verified": manifest.verified,
+            "manifest": dg.MetadataValue.path(staged.repo.describe(manifest.id, MANIFEST_NAME)),
         })
 
     return backup_manifest

@@ -13,15 +13,16 @@ from ..engine.checks import CHECKS, RecordScan, record_checks, scan_records
 from ..engine.staged import StagedBackup
 from ..query.duckdb_views import connect, file_url
 from ..repository.files import read_records
+from ..repository.manifest import ParquetMirror, ResourceEntry
 from .assets import daily, resource_asset_key
 from .resources import BackupRepository, S3dbSource
 
 
-def duckdb_can_read(repo, entry: dict) -> bool:
-    return not repo.encryption.enabled and entry["compression"] != "brotli"
+def duckdb_can_read(repo, entry: ResourceEntry) -> bool:
+    return not repo.encryption.enabled and entry.data.compression != "brotli"
 
 
-def _scan_duckdb(repo, backup_id: str, entry: dict) -> RecordScan:
+def _scan_duckdb(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
     con = connect(repo)
     try:
         row = con.execute(
@@ -29,23 +30,23 @@ def _scan_duckdb(repo, backup_id: str, entry: dict) -> RecordScan:
                       count(*) FILTER (WHERE _deleted)
                FROM read_json(?, format='newline_delimited', compression='auto_detect',
                               columns={'id': 'VARCHAR', '_deleted': 'BOOLEAN'})""",
-            [file_url(repo, backup_id, entry["file"])],
+            [file_url(repo, backup_id, entry.data.file)],
         ).fetchall()[0]
     finally:
         con.close()
     return RecordScan(lines=row[0], null_ids=row[1], duplicate_ids=row[2], tombstones=row[3])
 
 
-def _scan(repo, backup_id: str, entry: dict) -> RecordScan:
+def _scan(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
     if duckdb_can_read(repo, entry):
         return _scan_duckdb(repo, backup_id, entry)
-    return scan_records(read_records(repo, backup_id, entry["file"], entry["compression"]))
+    return scan_records(read_records(repo, backup_id, entry.data.file, entry.data.compression))
 
 
-def _parquet_rows(repo, backup_id: str, mirror: dict) -> int:
+def _parquet_rows(repo, backup_id: str, mirror: ParquetMirror) -> int:
     con = connect(repo)
     try:
-        return con.execute("SELECT count(*) FROM read_parquet(?)", [file_url(repo, backup_id, mirror["file"])]).fetchall()[0][0]
+        return con.execute("SELECT count(*) FROM read_parquet(?)", [file_url(repo, backup_id, mirror.file)]).fetchall()[0][0]
     finally:
         con.close()
 
@@ -74,7 +75,7 @@ def build_resource_checks(resource: str) -> dg.AssetChecksDefinition:
                                           metadata={"reason": f"{resource} has not been backed up for {context.partition_key}"})
             return
         bid = staged.backup_id
-        where = repo.describe(bid, entry["file"])
+        where = repo.describe(bid, entry.data.file)
         common = {"file": dg.MetadataValue.path(where), "backup_id": bid,
                   "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
         try:
@@ -83,24 +84,24 @@ def build_resource_checks(resource: str) -> dg.AssetChecksDefinition:
             context.log.error(f"{where}: cannot be read: {exc}")
             scan = RecordScan(lines=-1, null_ids=-1, duplicate_ids=-1, tombstones=-1)
             common["error"] = str(exc)[:500]
-        for outcome in record_checks(where, entry, entry.get("snapshot", staged.plan["type"] == "full"), scan):
+        for outcome in record_checks(where, entry, scan):
             yield dg.AssetCheckResult(check_name=outcome.name, asset_key=key, passed=outcome.passed,
                                       description=outcome.detail, metadata={**common, **outcome.values})
-        digest = _sha256(repo, bid, entry["file"])
-        yield dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=key, passed=digest == entry["sha256"],
-                                  metadata={**common, "sha256": digest, "recorded": entry["sha256"]})
-        mirror = entry.get("parquet")
-        expected_lines = entry["records"] + entry["tombstones"]
+        digest = _sha256(repo, bid, entry.data.file)
+        yield dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=key, passed=digest == entry.data.sha256,
+                                  metadata={**common, "sha256": digest, "recorded": entry.data.sha256})
+        mirror = entry.parquet
+        expected_lines = entry.records + entry.tombstones
         if mirror:
             try:
-                mirror_digest = _sha256(repo, bid, mirror["file"])
-                rows = _parquet_rows(repo, bid, mirror) if not repo.encryption.enabled else mirror["rows"]
+                mirror_digest = _sha256(repo, bid, mirror.file)
+                rows = _parquet_rows(repo, bid, mirror) if not repo.encryption.enabled else mirror.rows
             except Exception as exc:  # noqa: BLE001
                 mirror_digest, rows = f"unreadable: {exc}"[:200], -1
             yield dg.AssetCheckResult(
                 check_name="parquet_mirror_matches", asset_key=key,
-                passed=mirror_digest == mirror["sha256"] and rows == mirror["rows"] == expected_lines,
-                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror["rows"], "sha256": mirror_digest})
+                passed=mirror_digest == mirror.sha256 and rows == mirror.rows == expected_lines,
+                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror.rows, "sha256": mirror_digest})
         else:
             yield dg.AssetCheckResult(check_name="parquet_mirror_matches", asset_key=key, passed=True,
                                       metadata={**common, "parquet": "not written (BackupRepository.parquet is off)"})

@@ -67,15 +67,15 @@ class RestoreConfig(dg.Config):
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     with Backups(None, backup_repo.settings()) as b:
         report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode,
-                           dry_run=config.dry_run).as_json()
-    for name, r in report["resources"].items():
-        context.log.info(f"{name}: wrote {r['written']}, deleted {r['deleted']}, partition refs {r['partition_refs']}")
+                           dry_run=config.dry_run)
+    for name, r in report.resources.items():
+        context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={
-        "backup_id": config.backup_id, "target": report["target"], "mode": config.mode, "dry_run": config.dry_run,
-        "chain": " -> ".join(report["chain"]),
-        "written": dg.MetadataValue.int(report["totals"]["written"]),
-        "deleted": dg.MetadataValue.int(report["totals"]["deleted"]),
-        "per_resource": dg.MetadataValue.json(report["resources"]),
+        "backup_id": config.backup_id, "target": report.target, "mode": config.mode, "dry_run": config.dry_run,
+        "chain": " -> ".join(report.chain),
+        "written": dg.MetadataValue.int(sum(r.written for r in report.resources.values())),
+        "deleted": dg.MetadataValue.int(sum(r.deleted for r in report.resources.values())),
+        "per_resource": dg.MetadataValue.json({name: r.as_json() for name, r in report.resources.items()}),
     })
 
 

@@ -19,22 +19,21 @@ from ..compression import check_compression, file_name
 from ..errors import CorruptObject, NotFound, UsageError
 from ..format import ResourceSchema
 from ..repository import Repository
-from ..repository.files import FileWriter, StoredFile, write_json
+from ..repository.files import FileWriter, write_json
+from ..repository.manifest import (FAILURE, INDEX_COMPRESSION, Failure, FileEntry, IndexFile, Manifest, ResourceEntry,
+                                   Totals, index_line, index_name)
 from ..repository.lock import LockOptions, acquire
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from . import restore_marker
 from .inspect import select_resources
 from .decoding import DecodedRecord, RecordDecoder
-from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, index_line, read_index
+from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, read_index
 from .catalog import complete_manifests
 from .lines import raw_to_json, tombstone_line
 from .progress import Progress
 from .verify import verify_files
 
-FORMAT_VERSION = 1
-FAILURE = "failure.json"  # what a failed backup leaves instead of a manifest
-INDEX_COMPRESSION = "gzip"
 # S3 gives LastModified to the second and clocks drift: an object whose LastModified is not
 # at least this much older than the parent's listing may have changed unseen, so we re-fetch it.
 CHANGE_SAFETY = timedelta(seconds=2)
@@ -66,6 +65,8 @@ class BackupRequest:
 
 @dataclass
 class ResourceResult:
+    """Counts of one resource while it is backed up; `entry()` is what the manifest records."""
+
     name: str
     records: int = 0
     tombstones: int = 0
@@ -73,27 +74,13 @@ class ResourceResult:
     fetched: int = 0
     snapshot: bool = True
     skipped_corrupt: list[dict] = field(default_factory=list)
-    data: StoredFile | None = None
-    index: StoredFile | None = None
     listed_at: str = ""
-    seconds: float = 0.0
 
-    def as_json(self) -> dict:
-        out = {
-            "records": self.records, "tombstones": self.tombstones, "snapshot": self.snapshot,
-            "unchanged": self.unchanged, "fetched": self.fetched,
-            **(file_entry(self.data) if self.data else {}),
-            "index": file_entry(self.index) | {"entries": self.index.lines} if self.index else None,
-            "listed_at": self.listed_at, "seconds": round(self.seconds, 3),
-        }
-        if self.skipped_corrupt:
-            out["skipped_corrupt"] = self.skipped_corrupt
-        return out
-
-
-def file_entry(stored: StoredFile) -> dict:
-    return {"file": stored.name, "compression": stored.compression, "lines": stored.lines,
-            "bytes": stored.bytes, "sha256": stored.sha256}
+    def entry(self, data: FileEntry, index: FileEntry, seconds: float) -> ResourceEntry:
+        return ResourceEntry(
+            data=data, index=IndexFile(**index.__dict__, entries=index.lines), records=self.records,
+            tombstones=self.tombstones, snapshot=self.snapshot, unchanged=self.unchanged, fetched=self.fetched,
+            listed_at=self.listed_at, seconds=seconds, skipped_corrupt=self.skipped_corrupt)
 
 
 def source_identity(store: Store) -> str:
@@ -101,7 +88,7 @@ def source_identity(store: Store) -> str:
 
 
 def run_backup(store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
-               lock: LockOptions | None = None) -> dict:
+               lock: LockOptions | None = None) -> Manifest:
     """A whole backup under the repository's lease for this source (one writer per source): the
     parent of an incremental is chosen under the lease, so two runs never pick the same one."""
     if request.type not in ("full", "incremental"):
@@ -123,7 +110,7 @@ def run_backup(store: Store, repo: Repository, request: BackupRequest, progress:
 
 class BackupRun:
     def __init__(self, store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
-                 parent: dict | None = None):
+                 parent: Manifest | None = None):
         self.store, self.repo, self.req = store, repo, request
         self.progress = progress or Progress()
         self.parent = parent
@@ -131,7 +118,7 @@ class BackupRun:
         check_compression(request.compression)
 
     # -- the whole backup ----------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> Manifest:
         req = self.req
         started = now_utc()
         self.refuse_partial_source()  # first: its s3db.json may not be written yet
@@ -145,9 +132,8 @@ class BackupRun:
         if not chosen:
             raise UsageError("nothing to back up: the selection leaves no resource")
         backup_id = req.backup_id or new_backup_id("full" if req.type == "full" else "incr", started)
-        results: dict[str, ResourceResult] = {}
         try:
-            return self._run(started, db_json, chosen, backup_id, results)
+            return self._run(started, db_json, chosen, backup_id)
         except BaseException as exc:
             self._record_failure(backup_id, exc)
             raise
@@ -160,63 +146,53 @@ class BackupRun:
         if marker is not None:
             raise restore_marker.unfinished(self.store, marker, "backed up")
 
-    def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str,
-             results: dict[str, ResourceResult]) -> dict:
+    def _run(self, started: datetime, db_json: dict, chosen: list[str], backup_id: str) -> Manifest:
         entries = {}
         for name in chosen:
-            results[name] = self.backup_resource(backup_id, name, db_json)
-            entries[name] = self.with_parquet(backup_id, name, results[name].as_json(), db_json)
+            entries[name] = self.with_parquet(backup_id, name, self.backup_resource(backup_id, name, db_json), db_json)
         manifest = self.build_manifest(backup_id, started, db_json, entries)
-        return self.commit(backup_id, manifest)
+        return self.commit(manifest)
 
-    def with_parquet(self, backup_id: str, name: str, entry: dict, db_json: dict) -> dict:
+    def with_parquet(self, backup_id: str, name: str, entry: ResourceEntry, db_json: dict) -> ResourceEntry:
         """With --parquet: the typed mirror RESOURCE.parquet, written from the committed JSONL file."""
         if self.req.parquet:
             # pyarrow costs ~0.3 s to import: only backups that write a mirror pay it
             from .parquet import resource_attributes, write_parquet_mirror
 
-            entry["parquet"] = write_parquet_mirror(self.repo, backup_id, entry,
-                                                    resource_attributes({"database": db_json}, name))
+            entry.parquet = write_parquet_mirror(self.repo, backup_id, entry, resource_attributes(db_json, name))
         return entry
 
-    def build_manifest(self, backup_id: str, started: datetime, db_json: dict, results: dict[str, dict]) -> dict:
+    def build_manifest(self, backup_id: str, started: datetime, db_json: dict,
+                       entries: dict[str, ResourceEntry]) -> Manifest:
         req = self.req
-        return {
-            "format": "backup_pipeline", "formatVersion": FORMAT_VERSION,
-            "id": backup_id, "type": req.type,
-            "parent": self.parent["id"] if self.parent else None,
-            "chain": (self.parent.get("chain", [self.parent["id"]]) + [backup_id]) if self.parent else [backup_id],
-            "selective": bool(req.resources or req.exclude),
-            "selection": {"resources": req.resources or None, "exclude": req.exclude or None},
-            "source": {"url": source_identity(self.store)},
-            "startedAt": iso_ms(started), "finishedAt": None,
-            "compression": req.compression,
-            "secretsDecrypted": bool(req.decrypt_secrets and req.passphrase),
-            "database": db_json,
-            "sequences": self._sequences(list(results)),
-            **({"encryption": self.repo.encryption.config} if self.repo.encryption.enabled else {}),
-            "resources": results,
-            "totals": {
-                "records": sum(r["records"] for r in results.values()),
-                "tombstones": sum(r["tombstones"] for r in results.values()),
-                "bytes": sum(r["bytes"] + r["index"]["bytes"] + (r.get("parquet") or {}).get("bytes", 0)
-                             for r in results.values()),
-            },
-        }
+        return Manifest(
+            id=backup_id, type=req.type, started_at=iso_ms(started), database=db_json, resources=entries,
+            parent=self.parent.id if self.parent else None,
+            chain=(self.parent.chain + [backup_id]) if self.parent else [backup_id],
+            selective=bool(req.resources or req.exclude),
+            selection={"resources": req.resources or None, "exclude": req.exclude or None},
+            source_url=source_identity(self.store), compression=req.compression,
+            secrets_decrypted=bool(req.decrypt_secrets and req.passphrase),
+            sequences=self._sequences(list(entries)),
+            encryption=self.repo.encryption.config if self.repo.encryption.enabled else None,
+            totals=Totals(records=sum(e.records for e in entries.values()),
+                          tombstones=sum(e.tombstones for e in entries.values()),
+                          bytes=sum(e.stored_bytes for e in entries.values())),
+        )
 
-    def commit(self, backup_id: str, manifest: dict) -> dict:
+    def commit(self, manifest: Manifest) -> Manifest:
         """Verify (unless asked not to), then write the manifest: the commit."""
         if self.req.verify:
-            verify_files(self.repo, backup_id, manifest, self.progress)
-            manifest["verified"] = True
-        manifest["finishedAt"] = iso_ms(now_utc())
-        self.repo.commit_manifest(backup_id, manifest)
+            verify_files(self.repo, manifest, self.progress)
+            manifest.verified = True
+        manifest.finished_at = iso_ms(now_utc())
+        self.repo.commit_manifest(manifest.id, manifest)
         return manifest
 
     def _record_failure(self, backup_id: str, exc: BaseException) -> None:
         try:
-            write_json(self.repo, backup_id, FAILURE, {"error": str(exc) or type(exc).__name__,
-                                                       "type": type(exc).__name__, "at": iso_ms(now_utc())})
+            write_json(self.repo, backup_id, FAILURE,
+                       Failure(str(exc) or type(exc).__name__, type(exc).__name__, iso_ms(now_utc())))
         except Exception:
             pass  # the missing manifest already marks the backup incomplete
 
@@ -234,16 +210,16 @@ class BackupRun:
         return out
 
     # -- one resource --------------------------------------------------------------------
-    def backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceResult:
+    def backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceEntry:
         req = self.req
         t0 = time.perf_counter()
         schema = ResourceSchema.from_database_json(name, db_json)
-        parent_entry = (self.parent or {}).get("resources", {}).get(name)
+        parent_entry = self.parent.resources.get(name) if self.parent else None
         result = ResourceResult(name=name, snapshot=parent_entry is None)
         data = FileWriter(self.repo, backup_id, file_name(name, req.compression), req.compression)
-        index = FileWriter(self.repo, backup_id, f"{name}.index.jsonl.gz", INDEX_COMPRESSION)
+        index = FileWriter(self.repo, backup_id, index_name(name), INDEX_COMPRESSION)
         ok = False
-        self.progress.start(name, parent_entry["index"]["entries"] if parent_entry else None)
+        self.progress.start(name, parent_entry.index.entries if parent_entry else None)
         try:
             result.listed_at = iso_ms(now_utc())
             if parent_entry:
@@ -252,14 +228,11 @@ class BackupRun:
                 self._snapshot(name, schema, data, index, result)
             ok = True
         finally:
-            if ok:
-                result.data, result.index = data.close(), index.close()
-            else:
+            if not ok:
                 data.abort()
                 index.abort()
             self.progress.finish(name)
-        result.seconds = time.perf_counter() - t0
-        return result
+        return result.entry(data.close(), index.close(), time.perf_counter() - t0)
 
     def _snapshot(self, name: str, schema: ResourceSchema, data: FileWriter, index: FileWriter,
                   result: ResourceResult) -> None:
@@ -276,17 +249,17 @@ class BackupRun:
             index.write(index_line(enc.key, enc.version, enc.digest))
             self.progress.advance(name)
 
-    def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: dict, data: FileWriter,
+    def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: ResourceEntry, data: FileWriter,
                               index: FileWriter, result: ResourceResult) -> None:
         """One LIST diffed against the parent's key index (keyindex.KeyDiff); only what changed,
         is new, or is too recent to trust from the listing gets fetched. The new index keeps
         the listing's order, which is what makes the next diff cheap."""
         # An object modified within CHANGE_SAFETY of the parent's listing may have changed
         # unseen (S3 times are to the second): the diff re-fetches it and compares contents.
-        cutoff = datetime.fromisoformat(parent_entry["listed_at"]) - CHANGE_SAFETY
-        diff = KeyDiff(read_index(self.repo, self.parent["id"], parent_entry["index"]),
+        cutoff = datetime.fromisoformat(parent_entry.listed_at) - CHANGE_SAFETY
+        diff = KeyDiff(read_index(self.repo, self.parent.id, parent_entry.index),
                        int(cutoff.timestamp() * 1000), sorted_listing=getattr(self.store, "listing_sorted", False))
-        listing = self.store.list_data_versions(name, expected=parent_entry["index"]["entries"])
+        listing = self.store.list_data_versions(name, expected=parent_entry.index.entries)
         try:
             for verdicts in diff.rounds(listing):
                 to_fetch = [v[1] for v in verdicts if v[0] is not SAME]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
 from ..errors import NotFound
 from ..repository import Repository
+from ..repository.files import read_json
+from ..repository.manifest import FAILURE, Failure, Manifest
 
 
 @dataclass
@@ -33,22 +33,19 @@ class BackupInfo:
 def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
     manifest = repo.read_manifest(backup_id)
     if manifest is not None:
-        totals = manifest.get("totals", {})
         return BackupInfo(
-            id=backup_id, state="complete", type=manifest.get("type"), parent=manifest.get("parent"),
-            source=manifest.get("source", {}).get("url"), started_at=manifest.get("startedAt"),
-            finished_at=manifest.get("finishedAt"), records=totals.get("records"),
-            tombstones=totals.get("tombstones"), bytes=totals.get("bytes"),
-            resources=list(manifest.get("resources", {})), selective=manifest.get("selective"),
+            id=backup_id, state="complete", type=manifest.type, parent=manifest.parent, source=manifest.source_url,
+            started_at=manifest.started_at, finished_at=manifest.finished_at, records=manifest.totals.records,
+            tombstones=manifest.totals.tombstones, bytes=manifest.totals.bytes, resources=list(manifest.resources),
+            selective=manifest.selective,
         )
     names = repo.file_names(backup_id)
     if not names and backup_id not in repo.backup_ids():
         raise NotFound(f"backup {backup_id} not found in {repo.url}")
     info = BackupInfo(id=backup_id, state="incomplete", type=backup_id.split("-", 1)[0])
-    if "failure.json" in names:
-        with repo.open_file(backup_id, "failure.json") as f:
-            failure = orjson.loads(f.read())
-        info.state, info.error = "failed", failure.get("error")
+    if FAILURE in names:
+        failure = Failure.load(read_json(repo, backup_id, FAILURE), repo.describe(backup_id, FAILURE))
+        info.state, info.error = "failed", failure.error
     info.bytes = sum(repo.file_size(backup_id, n) for n in names)
     return info
 
@@ -63,11 +60,11 @@ def list_backups(repo: Repository) -> list[BackupInfo]:
     return sorted(infos, key=lambda i: (i.started_at or "", i.id))
 
 
-def complete_manifests(repo: Repository, source: str | None = None) -> list[dict]:
+def complete_manifests(repo: Repository, source: str | None = None) -> list[Manifest]:
     """Committed manifests, oldest first, optionally only those of one source."""
     out = []
     for bid in repo.backup_ids():
         m = repo.read_manifest(bid)
-        if m is not None and (source is None or m.get("source", {}).get("url") == source):
+        if m is not None and (source is None or m.source_url == source):
             out.append(m)
-    return sorted(out, key=lambda m: (m.get("startedAt", ""), m["id"]))
+    return sorted(out, key=lambda m: (m.started_at, m.id))

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..repository.manifest import ResourceEntry
+
 CHECKS = {
     "line_count_matches_manifest": "lines in the file = records + tombstones recorded when it was written",
     "ids_unique_and_not_null": "every line has an id, and no id appears twice",
@@ -73,14 +75,15 @@ def _lines(items) -> str:
     return ", ".join(f"line {n}" + (f" (id {rid!r})" if rid is not None else "") for n, rid in items)
 
 
-def record_checks(where: str, entry: dict, snapshot: bool, scan: RecordScan) -> list[CheckOutcome]:
+def record_checks(where: str, entry: ResourceEntry, scan: RecordScan) -> list[CheckOutcome]:
     """The checks of one backup file's records. `entry` is what the manifest (or stage file)
-    recorded; `snapshot` says the file holds the resource's full state (no tombstones allowed)."""
-    recorded = entry["records"] + entry["tombstones"]
+    recorded; a snapshot (the resource's full state) may hold no tombstone."""
+    recorded = entry.records + entry.tombstones
+    snapshot = entry.snapshot
     out = [CheckOutcome(
-        "line_count_matches_manifest", scan.lines == recorded == entry["lines"],
-        f"{where}: {scan.lines} lines; the manifest records {entry['records']} records + {entry['tombstones']} "
-        f"tombstones = {recorded} (and {entry['lines']} lines)",
+        "line_count_matches_manifest", scan.lines == recorded == entry.data.lines,
+        f"{where}: {scan.lines} lines; the manifest records {entry.records} records + {entry.tombstones} "
+        f"tombstones = {recorded} (and {entry.data.lines} lines)",
         {"lines": scan.lines, "recorded": recorded})]
     problems = []
     if scan.null_ids:

@@ -59,8 +59,8 @@ def catalog_entries(repo: Repository, now: datetime | None = None) -> list[Backu
         chain: list[str] = []
         started = _parse_iso(info.started_at)
         if info.state == "complete":
-            manifest = repo.read_manifest(info.id) or {}
-            chain = list(manifest.get("chain") or ([info.parent, info.id] if info.parent else [info.id]))
+            manifest = repo.read_manifest(info.id)
+            chain = list(manifest.chain) if manifest else ([info.parent, info.id] if info.parent else [info.id])
             started = started or _time_from_id(info.id)
             if started is None:
                 raise IntegrityError(f"backup {info.id}: its manifest has no readable startedAt ({info.started_at!r})")
@@ -93,7 +93,7 @@ def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progres
     for bid in present:
         m = repo.read_manifest(bid)
         if m is not None:
-            chains[bid] = list(m.get("chain") or [bid])
+            chains[bid] = list(m.chain)
     for bid, chain in sorted(chains.items()):
         if bid in remove:
             continue

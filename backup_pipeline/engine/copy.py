@@ -8,7 +8,7 @@ import shutil
 from ..errors import NotFound
 from ..repository import MANIFEST_NAME, Repository
 from ..repository.lock import LockOptions, acquire
-from .backup import FAILURE
+from ..repository.manifest import FAILURE
 
 
 def copy_backup(src: Repository, dst: Repository, backup_id: str, lock: LockOptions | None = None) -> list[str]:

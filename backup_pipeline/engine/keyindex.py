@@ -26,10 +26,9 @@ import tempfile
 from collections import deque
 from typing import Iterable, Iterator
 
-import orjson
 
-from ..errors import IntegrityError
 from ..repository.files import read_lines
+from ..repository.manifest import IndexFile, parse_index_line
 
 # Parent entries read ahead of the listing at most (each ~250 bytes in memory).
 WINDOW = 8192
@@ -41,18 +40,11 @@ ROUND_OBJECTS = 4096
 ROUND_FETCHES = 512
 
 
-def index_line(key: str, version: str, digest: str) -> bytes:
-    """[key, version token, content hash]: what the next incremental diffs its listing against."""
-    return orjson.dumps([key, version, digest], option=orjson.OPT_APPEND_NEWLINE)
-
-
-def read_index(repo, backup_id: str, index: dict) -> Iterator[tuple[str, str, str, bytes]]:
+def read_index(repo, backup_id: str, index: IndexFile) -> Iterator[tuple[str, str, str, bytes]]:
     """(key, token, digest, line with its newline) of a backup's key index, streamed."""
-    for n, line in read_lines(repo, backup_id, index["file"], index.get("compression", "gzip")):
-        try:
-            key, token, digest = orjson.loads(line)
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            raise IntegrityError(f"{repo.describe(backup_id, index['file'])}: line {n} is not an index entry") from None
+    where = repo.describe(backup_id, index.file)
+    for n, line in read_lines(repo, backup_id, index.file, index.compression):
+        key, token, digest = parse_index_line(line, where, n)
         yield key, token, digest, line + b"\n"
 
 

@@ -55,6 +55,7 @@ import pyarrow.parquet as pq
 
 from ..compression import EXTENSIONS
 from ..repository.files import FileWriter, read_records
+from ..repository.manifest import Manifest, ParquetMirror, ResourceEntry
 
 PARQUET_COMPRESSION = "zstd"
 ID = "id"
@@ -79,9 +80,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # -- schema -------------------------------------------------------------------------------
-def resource_attributes(manifest: dict, resource: str) -> dict:
-    """The s3db attribute schema of `resource` in a backup manifest (its current version)."""
-    res = manifest["database"]["resources"][resource]
+def resource_attributes(source: Manifest | dict, resource: str) -> dict:
+    """The s3db attribute schema of `resource` (its current version) in a backup's manifest, or
+    in an s3db.json."""
+    database = source.database if isinstance(source, Manifest) else source
+    res = database["resources"][resource]
     return (res.get("versions", {}).get(res.get("currentVersion")) or {}).get("attributes") or {}
 
 
@@ -264,29 +267,30 @@ def converter(t: pa.DataType) -> Converter:
 
 
 # -- writing ------------------------------------------------------------------------------
-def mirror_name(entry: dict) -> str:
+def mirror_name(entry: ResourceEntry) -> str:
     """RESOURCE.parquet for a manifest entry whose file is RESOURCE.jsonl.<ext>."""
-    file = entry["file"]
-    ext = EXTENSIONS[entry.get("compression", "gzip")]
+    file = entry.data.file
+    ext = EXTENSIONS[entry.data.compression]
     base = file[: -len(ext)] if file.endswith(ext) else file.split(".", 1)[0]
     return f"{base}.parquet"
 
 
-def iter_records(repo, backup_id: str, entry: dict) -> Iterator[dict]:
+def iter_records(repo, backup_id: str, entry: ResourceEntry) -> Iterator[dict]:
     """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
-    for _n, record in read_records(repo, backup_id, entry["file"], entry.get("compression", "gzip")):
+    for _n, record in read_records(repo, backup_id, entry.data.file, entry.data.compression):
         yield record
 
 
-def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, row_group_size: int = 50_000) -> dict:
+def write_parquet_mirror(repo, backup_id: str, entry: ResourceEntry | dict, attributes: dict,
+                         row_group_size: int = 50_000) -> ParquetMirror:
     """Stream a backup file's lines into RESOURCE.parquet (zstd) in row groups of at most
-    `row_group_size` rows (memory holds one row group), through `repo.create_file` (and the
+    `row_group_size` rows (memory holds one row group), through the file pipeline (and the
     repository's encryption, if it has one: then the mirror is sealed like every other file
-    and readable only after decryption). Returns what the manifest records under
-    resources[name]["parquet"]: {file, rows, bytes, sha256, row_groups, coerced_nulls,
-    coerced_columns, compression}."""
+    and readable only after decryption). Returns what the manifest records of it."""
     if row_group_size < 1:
         raise ValueError("row_group_size must be at least 1")
+    if isinstance(entry, dict):  # the entry as the manifest's JSON (notebooks, the API's dict view)
+        entry = ResourceEntry.load(entry, repo.describe(backup_id, entry.get("file", "?")))
     schema = arrow_schema(attributes)
     names = schema.names
     convs = [converter(f.type) for f in schema]
@@ -336,8 +340,5 @@ def write_parquet_mirror(repo, backup_id: str, entry: dict, attributes: dict, ro
         out.abort()
         raise
     stored = out.close()  # not sink.close(): the file writer finishes the encryption layer itself
-    return {
-        "file": name, "rows": rows, "bytes": stored.bytes, "sha256": stored.sha256,
-        "row_groups": row_groups, "coerced_nulls": sum(coerced.values()), "coerced_columns": coerced,
-        "compression": PARQUET_COMPRESSION,
-    }
+    return ParquetMirror(file=name, rows=rows, bytes=stored.bytes, sha256=stored.sha256, row_groups=row_groups,
+                         coerced_nulls=sum(coerced.values()), coerced_columns=coerced, compression=PARQUET_COMPRESSION)

@@ -21,6 +21,7 @@ from ..format import ResourceSchema, partition_reference_key
 from ..repository import Repository
 from ..repository.files import read_records
 from ..repository.lock import LockOptions, StoreLeaseBackend, acquire
+from ..repository.manifest import Manifest
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from ..format.keys import DATABASE_JSON_KEY
@@ -65,19 +66,19 @@ class RestoreReport:
         }
 
 
-def resource_chain(repo: Repository, manifest: dict, resource: str) -> list[dict]:
+def resource_chain(repo: Repository, manifest: Manifest, resource: str) -> list[Manifest]:
     """Manifests holding the resource's lines, newest first, back to its last snapshot."""
     out = []
-    chain = manifest.get("chain", [manifest["id"]])
-    for bid in reversed(chain):
-        m = manifest if bid == manifest["id"] else committed_manifest(repo, bid)
-        entry = m.get("resources", {}).get(resource)
+    for bid in reversed(manifest.chain):
+        m = manifest if bid == manifest.id else committed_manifest(repo, bid)
+        entry = m.resources.get(resource)
         if entry is None:
             continue
         out.append(m)
-        if entry.get("snapshot", True):
+        if entry.snapshot:
             return out
-    raise IntegrityError(f"backup {manifest['id']}: resource {resource!r} has no full snapshot in its chain {chain}")
+    raise IntegrityError(f"backup {manifest.id}: resource {resource!r} has no full snapshot in its chain "
+                         f"{manifest.chain}")
 
 
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
@@ -129,19 +130,19 @@ class RestoreRun:
 
     def _run(self) -> RestoreReport:
         manifest = committed_manifest(self.repo, self.backup_id)
-        for bid in manifest.get("chain", []):
+        for bid in manifest.chain:
             committed_manifest(self.repo, bid)  # a missing parent fails before anything is written
-        available = list(manifest.get("resources", {}))
+        available = list(manifest.resources)
         chosen = available if not self.resources else self.resources
         missing = [r for r in chosen if r not in available]
         if missing:
             raise NotFound(f"backup {self.backup_id} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(available)}")
-        report = RestoreReport(self.backup_id, self.target.url, self.mode, self.dry_run, chain=manifest.get("chain", []))
+        report = RestoreReport(self.backup_id, self.target.url, self.mode, self.dry_run, chain=list(manifest.chain))
         try:
             target_db = self.target.read_database_json()
         except Exception:
             target_db = None
-        merged = merge_database_json(target_db, manifest["database"], chosen)  # conflicts fail early
+        merged = merge_database_json(target_db, manifest.database, chosen)  # conflicts fail early
         marker = restore_marker.read(self.target)
         if marker is not None and self.mode == "safe":
             raise restore_marker.unfinished(self.target, marker, "restored into in safe mode")
@@ -158,7 +159,7 @@ class RestoreRun:
         for name in chosen:
             report.resources[name] = self._restore_resource(manifest, name)
         for name in chosen:
-            for raw in manifest.get("sequences", {}).get(name, []):
+            for raw in manifest.sequences.get(name, []):
                 if not self.dry_run:
                     self.target.put(raw_from_json(raw))
         report.database_json = "written" if target_db is None else "merged"
@@ -168,15 +169,16 @@ class RestoreRun:
             restore_marker.clear(self.target)  # the last write: the target is whole
         return report
 
-    def _restore_resource(self, manifest: dict, name: str) -> ResourcePlan:
+    def _restore_resource(self, manifest: Manifest, name: str) -> ResourcePlan:
         """Streams the resource's chain into the target. Memory holds the keys of the chain's
         incrementals (the newest line of a key wins) but not those of its snapshot, nor the
         records or their references: a restore is flat in safe and replace modes. skip and
         merge hold the target's existing keys, and merge its new references, to compare."""
         plan = ResourcePlan(name)
-        schema = ResourceSchema.from_database_json(name, manifest["database"])
-        partitions = list((manifest["database"]["resources"][name].get("partitions") or {}))
-        version = manifest["database"]["resources"][name].get("currentVersion", "v1")
+        schema = ResourceSchema.from_database_json(name, manifest.database)
+        definition = manifest.resource_definition(name)
+        partitions = list(definition.get("partitions") or {})
+        version = definition.get("currentVersion", "v1")
         if self.mode == "replace":
             self._delete_existing(name, plan)
         existing: set[str] = set()
@@ -191,11 +193,11 @@ class RestoreRun:
         def objects() -> Iterator[RawObject]:
             for position, m in enumerate(chain):
                 oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
-                entry = m["resources"][name]
-                for n, line in read_records(self.repo, m["id"], entry["file"], entry["compression"], entry):
+                data = m.resources[name].data
+                for n, line in read_records(self.repo, m.id, data.file, data.compression, data):
                     raw = line.get(RAW_KEY)
                     if not isinstance(raw, dict) or "key" not in raw:
-                        raise IntegrityError(f"{self.repo.describe(m['id'], entry['file'])}: line {n} has no {RAW_KEY} object")
+                        raise IntegrityError(f"{self.repo.describe(m.id, data.file)}: line {n} has no {RAW_KEY} object")
                     key = raw["key"]
                     if key in seen:
                         continue  # a newer backup in the chain already decided this key

@@ -21,11 +21,11 @@ from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import read_json, write_json
 from ..repository.lock import Lease, LockOptions, acquire
+from ..repository.manifest import PLAN, Manifest, Plan, ResourceEntry, stage_name
 from ..store import Store
 from .backup import BackupRequest, BackupRun, source_identity
 from .catalog import complete_manifests
 
-PLAN = "plan.json"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -62,15 +62,15 @@ def partition_lease(repo: Repository, store: Store, day: date, lock: LockOptions
 
 
 class StagedBackup:
-    def __init__(self, store: Store, repo: Repository, plan: dict, request: BackupRequest,
+    def __init__(self, store: Store, repo: Repository, plan: Plan, request: BackupRequest,
                  lock: LockOptions | None = None):
         self.store, self.repo, self.plan, self.lock = store, repo, plan, lock
-        self.backup_id = plan["id"]
-        self.day = date.fromisoformat(plan["day"])
-        parent = repo.read_manifest(plan["parent"]) if plan.get("parent") else None
-        if plan.get("parent") and parent is None:
-            raise IntegrityError(f"backup {self.backup_id}: its parent {plan['parent']} is missing or incomplete")
-        request.type = plan["type"]
+        self.backup_id = plan.id
+        self.day = date.fromisoformat(plan.day)
+        parent = repo.read_manifest(plan.parent) if plan.parent else None
+        if plan.parent and parent is None:
+            raise IntegrityError(f"backup {self.backup_id}: its parent {plan.parent} is missing or incomplete")
+        request.type = plan.type
         self.run = BackupRun(store, repo, request, parent=parent)
 
     @classmethod
@@ -90,16 +90,15 @@ class StagedBackup:
               lock: LockOptions | None) -> "StagedBackup":
         source = source_identity(store)
         day_start = f"{day.isoformat()}T00:00:00.000Z"
-        earlier = [m for m in complete_manifests(repo, source) if m["startedAt"] < day_start]
+        earlier = [m for m in complete_manifests(repo, source) if m.started_at < day_start]
         parent = earlier[-1] if earlier else None
         kind = policy.decide(day, parent is not None)
         bid = partition_backup_id(kind, day, source)
         # A partition's backup is dated by its day (its logical time), not by when it ran: so a
         # backfill orders and retains by day, and finds as parent the newest backup before it.
-        plan = {"id": bid, "type": kind, "parent": parent["id"] if (parent and kind == "incremental") else None,
-                "day": day.isoformat(), "startedAt": day_start, "createdAt": datetime.now(timezone.utc).isoformat(),
-                "source": source, "database": store.read_database_json(),
-                "compression": request.compression}
+        plan = Plan(id=bid, type=kind, parent=parent.id if (parent and kind == "incremental") else None,
+                    day=day.isoformat(), started_at=day_start, created_at=datetime.now(timezone.utc).isoformat(),
+                    source=source, database=store.read_database_json(), compression=request.compression)
         existing = _read_plan(repo, bid)  # a step of the same day may have planned it meanwhile
         if existing is None and repo.read_manifest(bid) is None:
             write_json(repo, bid, PLAN, plan)
@@ -112,20 +111,20 @@ class StagedBackup:
         for kind in ("full", "incremental"):
             plan = _read_plan(repo, partition_backup_id(kind, day, source))
             if plan is not None:
-                return cls(store, repo, plan, BackupRequest(compression=plan.get("compression", "gzip")))
+                return cls(store, repo, plan, BackupRequest(compression=plan.compression))
         return None
 
-    def stage_info(self, resource: str) -> dict | None:
+    def stage_info(self, resource: str) -> ResourceEntry | None:
         return self.staged().get(resource)
 
     @property
     def resources(self) -> list[str]:
-        return list(self.plan["database"].get("resources", {}))
+        return list(self.plan.database.get("resources", {}))
 
-    def committed(self) -> dict | None:
+    def committed(self) -> Manifest | None:
         return self.repo.read_manifest(self.backup_id)
 
-    def stage_resource(self, name: str) -> dict:
+    def stage_resource(self, name: str) -> ResourceEntry:
         if self.committed() is not None:
             raise ConflictError(f"backup {self.backup_id} is already committed; a committed backup is never "
                                 "rewritten (materialize another partition, or remove it with cleanup)")
@@ -134,40 +133,40 @@ class StagedBackup:
         with partition_lease(self.repo, self.store, self.day, self.lock):
             self.run.refuse_partial_source()
             try:
-                result = self.run.backup_resource(self.backup_id, name, self.plan["database"]).as_json()
+                result = self.run.backup_resource(self.backup_id, name, self.plan.database)
             finally:
                 self.run.decoder.close()
-            result = self.run.with_parquet(self.backup_id, name, result, self.plan["database"])
-            write_json(self.repo, self.backup_id, f"{name}.stage.json", result)
+            result = self.run.with_parquet(self.backup_id, name, result, self.plan.database)
+            write_json(self.repo, self.backup_id, stage_name(name), result)
         return result
 
-    def staged(self) -> dict[str, dict]:
+    def staged(self) -> dict[str, ResourceEntry]:
         out = {}
         names = set(self.repo.file_names(self.backup_id))
         for name in self.resources:
-            if f"{name}.stage.json" in names:
-                out[name] = read_json(self.repo, self.backup_id, f"{name}.stage.json")
+            if stage_name(name) in names:
+                out[name] = ResourceEntry.load(read_json(self.repo, self.backup_id, stage_name(name)),
+                                               self.repo.describe(self.backup_id, stage_name(name)))
         return out
 
-    def commit(self, require_all: bool = True) -> dict:
+    def commit(self, require_all: bool = True) -> Manifest:
         with partition_lease(self.repo, self.store, self.day, self.lock):
             return self._commit(require_all)
 
-    def _commit(self, require_all: bool) -> dict:
+    def _commit(self, require_all: bool) -> Manifest:
         staged = self.staged()
         missing = [r for r in self.resources if r not in staged]
         if require_all and missing:
             raise IntegrityError(f"backup {self.backup_id} cannot be committed: resource(s) {', '.join(missing)} "
                                  "were not backed up (their step failed or did not run)")
-        started = datetime.fromisoformat(self.plan["startedAt"])
-        manifest = self.run.build_manifest(self.backup_id, started, self.plan["database"], staged)
-        manifest["partition"] = self.plan["day"]
-        manifest["createdAt"] = self.plan.get("createdAt")
-        return self.run.commit(self.backup_id, manifest)
+        started = datetime.fromisoformat(self.plan.started_at)
+        manifest = self.run.build_manifest(self.backup_id, started, self.plan.database, staged)
+        manifest.partition, manifest.created_at = self.plan.day, self.plan.created_at or None
+        return self.run.commit(manifest)
 
 
-def _read_plan(repo: Repository, backup_id: str) -> dict | None:
+def _read_plan(repo: Repository, backup_id: str) -> Plan | None:
     try:
-        return read_json(repo, backup_id, PLAN)
+        return Plan.load(read_json(repo, backup_id, PLAN), repo.describe(backup_id, PLAN))
     except NotFound:
         return None

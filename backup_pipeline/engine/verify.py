@@ -5,69 +5,60 @@ tombstones in a snapshot, counts as recorded), and the chain of parents exists a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ..errors import CheckFailed, IncompleteBackup, IntegrityError, NotFound
 from ..repository import Repository
 from ..repository.files import check_stored_bytes, plain_copy, read_lines, read_records
+from ..repository.manifest import FileEntry, Manifest, ResourceEntry
 from .checks import CheckOutcome, record_checks, scan_records
 from .progress import Progress
 
 
-def _files_of(manifest: dict) -> Iterator[tuple[str, dict]]:
-    for resource, entry in manifest.get("resources", {}).items():
-        yield resource, {k: entry[k] for k in ("file", "compression", "lines", "bytes", "sha256")}
-        if entry.get("index"):
-            yield resource, entry["index"]
-        if entry.get("parquet"):
-            yield resource, {**entry["parquet"], "compression": "parquet"}
-
-
-def verify_file(repo: Repository, backup_id: str, expected: dict) -> bool:
+def verify_file(repo: Repository, backup_id: str, expected: FileEntry) -> bool:
     """Check one file's stored bytes and, with the key (or unencrypted), its content: lines
-    that parse and as many as recorded. True when the content was checked too."""
+    that parse and as many as recorded (rows, for a Parquet mirror). True when the content was
+    checked too."""
     if not repo.encryption.can_read:
-        check_stored_bytes(repo, backup_id, expected["file"], expected)  # sha256 still; content needs the key
+        check_stored_bytes(repo, backup_id, expected)  # sha256 still; the content needs the key
         return False
-    if expected["compression"] == "parquet":
+    if expected.compression == "parquet":
         return _verify_parquet(repo, backup_id, expected)
-    if expected["file"].endswith(".index.jsonl.gz"):
-        for _n in read_lines(repo, backup_id, expected["file"], expected["compression"], expected):
+    if expected.file.endswith(".index.jsonl.gz"):
+        for _n in read_lines(repo, backup_id, expected.file, expected.compression, expected):
             pass
     else:
-        for _n in read_records(repo, backup_id, expected["file"], expected["compression"], expected):
+        for _n in read_records(repo, backup_id, expected.file, expected.compression, expected):
             pass
     return True
 
 
-def _verify_parquet(repo: Repository, backup_id: str, expected: dict) -> bool:
+def _verify_parquet(repo: Repository, backup_id: str, expected: FileEntry) -> bool:
     """The Parquet mirror: sha256 and bytes of the stored file, and its row count from the footer."""
     import pyarrow.parquet as pq  # ~0.3 s to import: only backups with a mirror pay it
 
-    where = repo.describe(backup_id, expected["file"])
-    with plain_copy(repo, backup_id, expected["file"], expected) as plain:
+    where = repo.describe(backup_id, expected.file)
+    with plain_copy(repo, backup_id, expected.file, expected) as plain:
         try:
             rows = pq.ParquetFile(plain).metadata.num_rows
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
             raise IntegrityError(f"{where}: not a readable Parquet file ({exc})") from None
-    if rows != expected["rows"]:
-        raise IntegrityError(f"{where}: {rows} rows, the manifest records {expected['rows']}")
+    if rows != expected.lines:
+        raise IntegrityError(f"{where}: {rows} rows, the manifest records {expected.lines}")
     return True
 
 
-def check_resource_file(repo: Repository, backup_id: str, entry: dict) -> list[CheckOutcome]:
+def check_resource_file(repo: Repository, backup_id: str, entry: ResourceEntry) -> list[CheckOutcome]:
     """Read a resource's backup file once (stored bytes, lines and records checked against the
     manifest entry) and run the record checks on it."""
-    records = read_records(repo, backup_id, entry["file"], entry["compression"], entry)
-    return record_checks(repo.describe(backup_id, entry["file"]), entry, entry.get("snapshot", True),
-                         scan_records(records))
+    records = read_records(repo, backup_id, entry.data.file, entry.data.compression, entry.data)
+    return record_checks(repo.describe(backup_id, entry.data.file), entry, scan_records(records))
 
 
-def verify_files(repo: Repository, backup_id: str, manifest: dict, progress: Progress | None = None) -> int:
+def verify_files(repo: Repository, manifest: Manifest, progress: Progress | None = None) -> int:
     """The files' integrity (what a backup checks before it commits)."""
     count = 0
-    for _resource, expected in _files_of(manifest):
-        verify_file(repo, backup_id, expected)
+    for _resource, expected in manifest.files():
+        verify_file(repo, manifest.id, expected)
         count += 1
     return count
 
@@ -87,7 +78,7 @@ class VerifyReport:
                 "checks": {r: {c.name: c.passed for c in cs} for r, cs in self.checks.items()}}
 
 
-def committed_manifest(repo: Repository, backup_id: str) -> dict:
+def committed_manifest(repo: Repository, backup_id: str) -> Manifest:
     manifest = repo.read_manifest(backup_id)
     if manifest is None:
         if backup_id in repo.backup_ids():
@@ -100,16 +91,16 @@ def committed_manifest(repo: Repository, backup_id: str) -> dict:
 def verify_backup(repo: Repository, backup_id: str, progress: Progress | None = None) -> VerifyReport:
     manifest = committed_manifest(repo, backup_id)
     report = VerifyReport(backup_id)
-    for bid in manifest.get("chain", [backup_id]):
+    for bid in manifest.chain:
         m = manifest if bid == backup_id else repo.read_manifest(bid)
         if m is None:
             raise IntegrityError(f"backup {backup_id}: its chain needs {bid}, which is missing or incomplete in {repo.url}")
         report.chain.append(bid)
     report.content_checked = repo.encryption.can_read
     failed: list[str] = []
-    for resource, expected in _files_of(manifest):
-        entry = manifest["resources"][resource]
-        if report.content_checked and expected["file"] == entry["file"]:
+    for resource, expected in manifest.files():
+        entry = manifest.resources[resource]
+        if report.content_checked and expected is entry.data:
             outcomes = check_resource_file(repo, backup_id, entry)
             report.checks[resource] = outcomes
             failed += [o.detail for o in outcomes if not o.passed]
@@ -118,5 +109,5 @@ def verify_backup(repo: Repository, backup_id: str, progress: Progress | None = 
         report.files += 1
     if failed:
         raise CheckFailed(f"backup {backup_id} fails its record checks: " + "; ".join(failed))
-    report.bytes = sum(e["bytes"] for _r, e in _files_of(manifest))
+    report.bytes = sum(e.bytes for _r, e in manifest.files())
     return report

@@ -40,6 +40,7 @@ from ..engine.parquet import DELETED, EXTRA, ID, arrow_schema, mirror_name, reso
 from ..engine.restore import resource_chain
 from ..errors import NotFound, UsageError
 from ..repository import MANIFEST_NAME
+from ..repository.manifest import DUCKDB_COLUMNS, Manifest, ResourceEntry
 
 
 def connect(repo=None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -133,32 +134,32 @@ def jsonl_select(url: str, schema: pa.Schema) -> str:
     return f"SELECT {', '.join(exprs)} FROM read_json({_lit(url)}, {READ_OPTIONS}, columns={{{columns}}})"
 
 
-def _check_readable(repo, backup_id: str, entry: dict) -> None:
+def _check_readable(repo, backup_id: str, entry: ResourceEntry) -> None:
     if repo.encryption.enabled:
         raise UsageError(f"repository {repo.url} is encrypted (client-side): DuckDB cannot read its files in place; "
                          "restore or decrypt them first")
-    if entry.get("compression") == "brotli":
-        raise UsageError(f"{file_url(repo, backup_id, entry['file'])}: DuckDB cannot read brotli; "
+    if entry.data.compression == "brotli":
+        raise UsageError(f"{file_url(repo, backup_id, entry.data.file)}: DuckDB cannot read brotli; "
                          "back up with --compression gzip, zstd or none to query in place")
 
 
-def _file_select(repo, backup_id: str, resource: str, entry: dict, schema: pa.Schema, source: str) -> str:
+def _file_select(repo, backup_id: str, resource: str, entry: ResourceEntry, schema: pa.Schema, source: str) -> str:
     if source == "parquet":
-        name = (entry.get("parquet") or {}).get("file") or mirror_name(entry)
+        name = entry.parquet.file if entry.parquet else mirror_name(entry)
         return f"SELECT * FROM read_parquet({_lit(file_url(repo, backup_id, name))})"
     _check_readable(repo, backup_id, entry)
-    return jsonl_select(file_url(repo, backup_id, entry["file"]), schema)
+    return jsonl_select(file_url(repo, backup_id, entry.data.file), schema)
 
 
-def state_sql(repo, manifest: dict, resource: str, schema: pa.Schema, source: str = "jsonl") -> str:
+def state_sql(repo, manifest: Manifest, resource: str, schema: pa.Schema, source: str = "jsonl") -> str:
     """The state of `resource` at the backup `manifest`: the chain's lines from the resource's
     last snapshot on, newest line per id wins, tombstoned ids removed."""
 
     chain = list(reversed(resource_chain(repo, manifest, resource)))  # oldest (the snapshot) first
     parts = []
     for rank, m in enumerate(chain):
-        inner = _file_select(repo, m["id"], resource, m["resources"][resource], schema, source)
-        parts.append(f"SELECT *, {rank} AS _rank, {_lit(m['id'])} AS _backup_id FROM ({inner})")
+        inner = _file_select(repo, m.id, resource, m.resources[resource], schema, source)
+        parts.append(f"SELECT *, {rank} AS _rank, {_lit(m.id)} AS _backup_id FROM ({inner})")
     lines = " UNION ALL BY NAME ".join(parts)
     return (f"SELECT * EXCLUDE (_rank, _rn) FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY _rank DESC) AS _rn "
             f"FROM ({lines})) WHERE _rn = 1 AND NOT coalesce(\"_deleted\", false)")
@@ -180,20 +181,20 @@ def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None 
             raise NotFound(f"no complete backup in {repo.url}")
         manifest = manifests[-1]
     else:
-        manifest = next((m for m in manifests if m["id"] == backup_id), None)
+        manifest = next((m for m in manifests if m.id == backup_id), None)
         if manifest is None:
             raise NotFound(f"backup {backup_id} is not a complete backup of {repo.url}")
-    held = list(manifest["resources"])
+    held = list(manifest.resources)
     chosen = held if resource is None else ([resource] if isinstance(resource, str) else list(resource))
     missing = [r for r in chosen if r not in held]
     if missing:
-        raise NotFound(f"backup {manifest['id']} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(held)}")
+        raise NotFound(f"backup {manifest.id} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(held)}")
     created = []
     for name in chosen:
         schema = arrow_schema(resource_attributes(manifest, name))
-        select = _file_select(repo, manifest["id"], name, manifest["resources"][name], schema, source)
+        select = _file_select(repo, manifest.id, name, manifest.resources[name], schema, source)
         view = f"{name}__backup"
-        con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS SELECT *, {_lit(manifest['id'])} AS _backup_id FROM ({select})")
+        con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS SELECT *, {_lit(manifest.id)} AS _backup_id FROM ({select})")
         created.append(view)
         if state:
             view = f"{name}__state"
@@ -203,30 +204,19 @@ def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None 
     return created
 
 
-_MANIFEST_COLUMNS = (
-    "{'id': 'VARCHAR', 'type': 'VARCHAR', 'parent': 'VARCHAR', 'chain': 'VARCHAR[]', "
-    "'source': 'STRUCT(url VARCHAR)', 'startedAt': 'TIMESTAMPTZ', 'finishedAt': 'TIMESTAMPTZ', "
-    "'compression': 'VARCHAR', 'selective': 'BOOLEAN', "
-    "'totals': 'STRUCT(records BIGINT, tombstones BIGINT, bytes BIGINT)', "
-    "'resources': 'MAP(VARCHAR, STRUCT(records BIGINT, tombstones BIGINT, unchanged BIGINT, fetched BIGINT, "
-    "snapshot BOOLEAN, file VARCHAR, compression VARCHAR, lines BIGINT, bytes BIGINT, "
-    "parquet STRUCT(file VARCHAR, \"rows\" BIGINT, bytes BIGINT)))'}"
-)
-
-
-def _create_backups_views(con: duckdb.DuckDBPyConnection, repo, manifests: list[dict]) -> list[str]:
+def _create_backups_views(con: duckdb.DuckDBPyConnection, repo, manifests: list[Manifest]) -> list[str]:
 
     if not manifests:
         con.execute("CREATE OR REPLACE VIEW backups AS SELECT NULL::VARCHAR AS id WHERE false")
         con.execute("CREATE OR REPLACE VIEW backup_resources AS SELECT NULL::VARCHAR AS backup_id WHERE false")
         return ["backups", "backup_resources"]
-    urls = "[" + ", ".join(_lit(file_url(repo, m["id"], MANIFEST_NAME)) for m in manifests) + "]"
+    urls = "[" + ", ".join(_lit(file_url(repo, m.id, MANIFEST_NAME)) for m in manifests) + "]"
     con.execute(f"""CREATE OR REPLACE VIEW backups AS
         SELECT id, type, parent, source.url AS source, startedAt AS started_at, finishedAt AS finished_at,
                compression, selective, totals.records AS records, totals.tombstones AS tombstones,
                totals.bytes AS bytes, len(chain) AS chain_length, chain, resources
         FROM read_json({urls}, format='auto', records=true, maximum_object_size=268435456,
-                       columns={_MANIFEST_COLUMNS})
+                       columns={DUCKDB_COLUMNS})
         ORDER BY started_at, id""")
     con.execute("""CREATE OR REPLACE VIEW backup_resources AS
         SELECT b.id AS backup_id, b.type, b.started_at, e.key AS resource, e.value.records AS records,

@@ -17,11 +17,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from .manifest import MANIFEST as MANIFEST_NAME, Manifest  # noqa: F401 - MANIFEST_NAME re-exported
+
 if TYPE_CHECKING:
     from .encryption import Encryption
     from .s3 import S3Options
 
-MANIFEST_NAME = "s3db.json"
 
 
 class Repository(Protocol):
@@ -40,10 +41,10 @@ class Repository(Protocol):
 
     def file_names(self, backup_id: str) -> list[str]: ...
 
-    def read_manifest(self, backup_id: str) -> dict | None:
+    def read_manifest(self, backup_id: str) -> Manifest | None:
         """The committed manifest, or None when the backup is incomplete."""
 
-    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+    def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         """Create-only write of the manifest: the commit. Raises ConflictError if present."""
 
     def delete_backup(self, backup_id: str) -> None: ...

@@ -16,13 +16,13 @@ import io
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import orjson
 
 from ..compression import iter_lines, open_writer
 from ..errors import BackupPipelineError, IntegrityError
+from .manifest import FileEntry
 
 
 class HashingWriter(io.RawIOBase):
@@ -65,22 +65,12 @@ class HashingReader(io.RawIOBase):
             pass
 
 
-@dataclass
-class StoredFile:
-    """What a backup file's writer measured: what the manifest records about the file."""
-
-    name: str
-    compression: str
-    lines: int = 0
-    bytes: int = 0
-    sha256: str = ""
-
-
 class FileWriter:
-    """A backup file being written; `close()` returns its StoredFile, `abort()` leaves nothing."""
+    """A backup file being written; `close()` returns what the manifest records of it (FileEntry),
+    `abort()` leaves nothing."""
 
     def __init__(self, repo, backup_id: str, name: str, compression: str):
-        self.stats = StoredFile(name, compression)
+        self.stats = FileEntry(name, compression, 0, 0, "")
         self._cm = repo.create_file(backup_id, name)
         self._hashing = HashingWriter(self._cm.__enter__())
         self._sealed = repo.encryption.seal(self._hashing)
@@ -95,7 +85,7 @@ class FileWriter:
         self.stream.write(b"".join(lines))
         self.stats.lines += len(lines)
 
-    def close(self) -> StoredFile:
+    def close(self) -> FileEntry:
         if self.stream is not self._sealed:
             self.stream.close()  # finishes the compressed stream, leaves the encryption layer open
         if self._sealed is not self._hashing:
@@ -109,9 +99,10 @@ class FileWriter:
 
 
 def write_json(repo, backup_id: str, name: str, data) -> None:
-    """A small JSON file of a backup (plan, stage): stored as is, never encrypted."""
+    """A small JSON file of a backup (plan, stage, failure; anything with dump()): stored as is,
+    never encrypted."""
     with repo.create_file(backup_id, name) as f:
-        f.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        f.write(orjson.dumps(data.dump() if hasattr(data, "dump") else data, option=orjson.OPT_INDENT_2))
 
 
 def read_json(repo, backup_id: str, name: str):
@@ -123,22 +114,18 @@ def read_json(repo, backup_id: str, name: str):
         raise IntegrityError(f"{repo.describe(backup_id, name)}: not valid JSON ({exc})") from None
 
 
-def _check_stored(where: str, reader: HashingReader, expected) -> None:
-    sha256, size = getattr(expected, "sha256", None), getattr(expected, "bytes", None)
-    if isinstance(expected, dict):
-        sha256, size = expected.get("sha256"), expected.get("bytes")
-    if sha256 is None:
-        return
-    if reader.sha256.hexdigest() != sha256 or reader.bytes != size:
+def _check_stored(where: str, reader: HashingReader, expected: FileEntry) -> None:
+    if reader.sha256.hexdigest() != expected.sha256 or reader.bytes != expected.bytes:
         raise IntegrityError(
             f"{where}: sha256 {reader.sha256.hexdigest()[:16]}… ({reader.bytes} bytes) does not match the manifest's "
-            f"{sha256[:16]}… ({size} bytes); the file was changed after the backup"
+            f"{expected.sha256[:16]}… ({expected.bytes} bytes); the file was changed after the backup"
         )
 
 
-def read_lines(repo, backup_id: str, name: str, compression: str, expected=None) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of a backup file. With `expected` (a StoredFile or a manifest entry
-    with bytes, sha256 and lines), what was read is checked against it at the end of the file."""
+def read_lines(repo, backup_id: str, name: str, compression: str,
+               expected: FileEntry | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a backup file. With `expected` (what the manifest records of the
+    file), what was read is checked against it at the end of the file: bytes, sha256, lines."""
     where = repo.describe(backup_id, name)
     n = 0
     with repo.open_file(backup_id, name) as raw:
@@ -154,12 +141,12 @@ def read_lines(repo, backup_id: str, name: str, compression: str, expected=None)
         if expected is not None:
             reader.drain()
             _check_stored(where, reader, expected)
-            lines = expected.get("lines") if isinstance(expected, dict) else getattr(expected, "lines", None)
-            if lines is not None and n != lines:
-                raise IntegrityError(f"{where}: {n} lines, the manifest records {lines}")
+            if n != expected.lines:
+                raise IntegrityError(f"{where}: {n} lines, the manifest records {expected.lines}")
 
 
-def read_records(repo, backup_id: str, name: str, compression: str, expected=None) -> Iterator[tuple[int, dict]]:
+def read_records(repo, backup_id: str, name: str, compression: str,
+                 expected: FileEntry | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, parsed JSON) of a backup file; a line that is not JSON is named."""
     where = repo.describe(backup_id, name)
     for n, line in read_lines(repo, backup_id, name, compression, expected):
@@ -169,16 +156,16 @@ def read_records(repo, backup_id: str, name: str, compression: str, expected=Non
             raise IntegrityError(f"{where}: line {n} is not valid JSON ({exc})") from None
 
 
-def check_stored_bytes(repo, backup_id: str, name: str, expected) -> None:
+def check_stored_bytes(repo, backup_id: str, expected: FileEntry) -> None:
     """sha256 and size of the stored bytes only (what can be checked without the key)."""
-    with repo.open_file(backup_id, name) as raw:
+    with repo.open_file(backup_id, expected.file) as raw:
         reader = HashingReader(raw)
         reader.drain()
-    _check_stored(repo.describe(backup_id, name), reader, expected)
+    _check_stored(repo.describe(backup_id, expected.file), reader, expected)
 
 
 @contextmanager
-def plain_copy(repo, backup_id: str, name: str, expected=None) -> Iterator[BinaryIO]:
+def plain_copy(repo, backup_id: str, name: str, expected: FileEntry | None = None) -> Iterator[BinaryIO]:
     """A seekable temporary file holding a backup file's plain bytes (decrypted when the
     repository is encrypted), checked against `expected`: for formats read from their end
     (Parquet). Never held in memory."""

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import orjson
 
-from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from ..errors import ConflictError, NotFound, UsageError
 from .base import MANIFEST_NAME, Location
+from .manifest import Manifest
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
@@ -93,23 +93,20 @@ class FilesystemRepository:
         # hidden names are files still being written (".NAME.xxxx.partial")
         return sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
 
-    def read_manifest(self, backup_id: str) -> dict | None:
+    def read_manifest(self, backup_id: str) -> Manifest | None:
         path = self._path(backup_id, MANIFEST_NAME)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"{path}: manifest is not valid JSON ({exc})") from None
+        return Manifest.parse(data, str(path))
 
-    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+    def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         final = self._path(backup_id, MANIFEST_NAME)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{MANIFEST_NAME}.", suffix=".partial")
         with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+            f.write(manifest.to_bytes())
             f.flush()
             os.fsync(f.fileno())
         staging = Path(tmp)

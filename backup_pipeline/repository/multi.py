@@ -12,11 +12,13 @@ from __future__ import annotations
 import io
 import shutil
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import BinaryIO, Iterator
 
 from ..errors import ConflictError, DestinationsFailed, NotFound, UsageError
 from .base import Location, Repository
 from .encryption import PLAIN
+from .manifest import Manifest
 
 STRATEGIES = ("all", "any", "priority")
 
@@ -127,14 +129,14 @@ class MultiRepository:
                 self._fail(r.url, exc)
         self._check_enough(backup_id)
 
-    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+    def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         self._check_enough(backup_id)
         targets = self._targets(backup_id)
-        manifest = dict(manifest)
-        manifest["destinations"] = {
+        destinations = {
             url: {"ok": s["error"] is None, "files": list(s["files"]), "error": s["error"]}
             for url, s in self.status.items()
         }
+        manifest = replace(manifest, destinations=destinations)
         for r in targets:
             try:
                 r.commit_manifest(backup_id, manifest)
@@ -142,7 +144,7 @@ class MultiRepository:
                 raise  # already committed there: never overwritten, and not a destination failure
             except Exception as exc:  # noqa: BLE001
                 self._fail(r.url, exc)
-                manifest["destinations"][r.url].update(ok=False, error=str(exc))
+                destinations[r.url].update(ok=False, error=str(exc))
         self._check_enough(backup_id)
 
     # -- reading: the first destination holding the backup -------------------------------
@@ -178,7 +180,7 @@ class MultiRepository:
     def file_names(self, backup_id: str) -> list[str]:
         return self._holder(backup_id).file_names(backup_id)
 
-    def read_manifest(self, backup_id: str) -> dict | None:
+    def read_manifest(self, backup_id: str) -> Manifest | None:
         for _r, m in self._each(lambda r: r.read_manifest(backup_id)):
             if m is not None:
                 return m

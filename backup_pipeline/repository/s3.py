@@ -20,12 +20,12 @@ from typing import BinaryIO, Iterator
 
 import obstore
 import obstore.exceptions
-import orjson
 from obstore.store import S3Store as ObstoreS3Store
 
-from ..errors import (BackupPipelineError, ConflictError, IntegrityError, NotFound, UsageError, is_storage_exception,
+from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, is_storage_exception,
                       storage_error)
 from .base import MANIFEST_NAME, Location
+from .manifest import Manifest
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
@@ -231,20 +231,17 @@ class S3Repository:
         return sorted(n for n in names if "/" not in n)
 
     @_translated
-    def read_manifest(self, backup_id: str) -> dict | None:
+    def read_manifest(self, backup_id: str) -> Manifest | None:
         try:
             data = bytes(obstore.get(self._store, self._key(backup_id, MANIFEST_NAME)).bytes())
         except FileNotFoundError:
             return None
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"{self.describe(backup_id, MANIFEST_NAME)}: manifest is not valid JSON ({exc})") from None
+        return Manifest.parse(data, self.describe(backup_id, MANIFEST_NAME))
 
     @_translated
-    def commit_manifest(self, backup_id: str, manifest: dict) -> None:
+    def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         try:
-            obstore.put(self._store, self._key(backup_id, MANIFEST_NAME), orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
+            obstore.put(self._store, self._key(backup_id, MANIFEST_NAME), manifest.to_bytes(),
                         mode="create", attributes={"Content-Type": "application/json", **self._attributes()})
         except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
             raise ConflictError(f"{self.describe(backup_id, MANIFEST_NAME)}: backup {backup_id} is already committed; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 import tracemalloc
 from datetime import date, datetime, timezone
 
@@ -17,6 +18,7 @@ import pytest
 
 from backup_pipeline import Backups
 from backup_pipeline.compression import open_writer
+from backup_pipeline.repository.manifest import FileEntry, ResourceEntry
 from backup_pipeline.engine.verify import verify_file
 from backup_pipeline.errors import IntegrityError
 from backup_pipeline.engine.parquet import (DROPPED_FIELDS, arrow_schema, attribute_type, converter, resource_attributes,
@@ -146,20 +148,20 @@ def test_mirror_of_every_fixture_resource_has_the_rows_and_values_of_the_jsonl(t
     misfits: list[tuple] = []
     checked = set()
     for m in manifests:
-        for name, entry in m["resources"].items():
+        for name, entry in m.resources.items():
             # exactly what the engine does with --parquet after each resource
             attrs = resource_attributes(m, name)
             info = write_parquet_mirror(b.repo, m["id"], entry, attrs, row_group_size=2)
-            entry["parquet"] = info
+            entry.parquet = info
             path = b.repo.describe(m["id"], info["file"])
             data = open(path, "rb").read()
             assert (info["file"], info["bytes"], info["sha256"]) == (f"{name}.parquet", len(data),
                                                                     hashlib.sha256(data).hexdigest())
-            assert info["rows"] == entry["lines"] and info["row_groups"] == math.ceil(entry["lines"] / 2)
+            assert info["rows"] == entry.data.lines and info["row_groups"] == math.ceil(entry.data.lines / 2)
             assert pq.ParquetFile(path).metadata.num_row_groups == info["row_groups"]
             schema = arrow_schema(attrs)
             assert pq.read_schema(path).remove_metadata() == schema
-            jsonl = b.repo.describe(m["id"], entry["file"])
+            jsonl = b.repo.describe(m["id"], entry.data.file)
             # same rows: ids both ways, in DuckDB
             for a, z in (("p", "j"), ("j", "p")):
                 diff = con.execute(f"""
@@ -214,7 +216,7 @@ def _synthetic_repo(tmp_path, n: int):
         w.close()
     attrs = {"name": "string", "age": "number|integer:true", "tags": "array|items:string",
              "profile": {"city": "string", "bio": "string"}, "createdAt": "datetime"}
-    return repo, bid, {"file": "people.jsonl.gz", "compression": "gzip"}, attrs
+    return repo, bid, ResourceEntry(FileEntry("people.jsonl.gz", "gzip", n, 0, ""), None, records=n), attrs
 
 
 def _peak(tmp_path, n: int, row_group_size: int) -> int:
@@ -247,9 +249,9 @@ def test_encrypted_repository_gets_a_sealed_mirror(tmp_path):
     table = pq.read_table(pa.BufferReader(plain))
     assert table.num_rows == info["rows"] == 4 and table.schema.names[0] == "id"
     # verify decrypts it through temporary files and checks the footer's row count
-    assert verify_file(repo, m["id"], {**info, "compression": "parquet"}) is True
+    assert verify_file(repo, m["id"], info.as_file()) is True
     with pytest.raises(IntegrityError, match="4 rows, the manifest records 3"):
-        verify_file(repo, m["id"], {**info, "compression": "parquet", "rows": 3})
+        verify_file(repo, m["id"], replace(info, rows=3).as_file())
 
 
 def test_bad_row_group_size_is_refused(tmp_path):

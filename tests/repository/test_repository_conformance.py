@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +16,7 @@ from backup_pipeline.errors import ConflictError, IntegrityError, LockHeld, NotF
 from backup_pipeline.repository.encryption import CONFIG_NAME
 from backup_pipeline.repository.files import FileWriter, read_lines
 from backup_pipeline.repository.lock import acquire
+from backup_pipeline.repository.manifest import Manifest
 from backup_pipeline.repository import FilesystemRepository, open_repository
 from backup_pipeline.engine.copy import copy_backup
 from backup_pipeline.repository.multi import MultiRepository
@@ -57,6 +59,11 @@ def repo(request, tmp_path, bucket_name):
     return MultiRepository([FilesystemRepository(tmp_path / d) for d in "abc"], "all", max_uploads=1)
 
 
+def manifest(**extra) -> Manifest:
+    return Manifest(id=BID, type="full", started_at="2026-11-24T02:00:00.000Z", database={"resources": {}},
+                    resources={}, extra=extra)
+
+
 def test_file_appears_only_when_complete_and_reads_back(repo):
     data = os.urandom(3 * 1024 * 1024 + 17)
     with repo.create_file(BID, "x.bin") as f:
@@ -83,17 +90,17 @@ def test_manifest_is_create_only_and_commits(repo):
     with repo.create_file(BID, "data.jsonl") as f:
         f.write(b"{}\n")
     assert repo.read_manifest(BID) is None
-    repo.commit_manifest(BID, {"id": BID, "n": 1})
-    assert repo.read_manifest(BID)["n"] == 1
+    repo.commit_manifest(BID, manifest(n=1))
+    assert repo.read_manifest(BID).extra["n"] == 1  # keys this version does not know are kept
     with pytest.raises(ConflictError, match="never overwritten"):
-        repo.commit_manifest(BID, {"id": BID, "n": 2})
-    assert repo.read_manifest(BID)["n"] == 1
+        repo.commit_manifest(BID, manifest(n=2))
+    assert repo.read_manifest(BID).extra["n"] == 1
 
 
 def test_delete_removes_everything(repo):
     with repo.create_file(BID, "data.jsonl") as f:
         f.write(b"{}\n")
-    repo.commit_manifest(BID, {"id": BID})
+    repo.commit_manifest(BID, manifest())
     repo.delete_backup(BID)
     assert repo.read_manifest(BID) is None
     assert BID not in repo.backup_ids()
@@ -143,10 +150,10 @@ def test_file_pipeline_round_trip_and_tampering(repo):
     assert raw.startswith(b"\x1f\x8b") != repo.encryption.enabled  # encrypted: no gzip header in storage
     assert [line + b"\n" for _n, line in read_lines(repo, BID, "r.jsonl.gz", "gzip", stored)] == lines
     with pytest.raises(IntegrityError, match="r.jsonl.gz: 5000 lines, the manifest records 4999"):
-        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", {**stored.__dict__, "lines": 4999}):
+        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", replace(stored, lines=4999)):
             pass
     with pytest.raises(IntegrityError, match="does not match the manifest"):
-        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", {**stored.__dict__, "sha256": "0" * 64}):
+        for _ in read_lines(repo, BID, "r.jsonl.gz", "gzip", replace(stored, sha256="0" * 64)):
             pass
     aborted = FileWriter(repo, BID, "gone.jsonl", "none")
     aborted.write(b"{}\n")
