@@ -11,6 +11,10 @@ a StorageError where the store or repository calls the client, so nothing above 
 
 from __future__ import annotations
 
+import functools
+import io
+from collections.abc import Iterator
+
 
 class BackupPipelineError(Exception):
     """Base class: anything the CLI reports as a clean error instead of a traceback."""
@@ -170,3 +174,40 @@ def storage_error(exc: BaseException, where: str = "") -> StorageError:
     elif "connect" in low or "dns" in low:
         hint = " (check the endpoint: AWS_ENDPOINT_URL or --endpoint-url)"
     return StorageError(f"storage error{' on ' + where if where else ''}: {text[:400]}{hint}")
+
+
+def translates_storage_errors(method):
+    """For the methods of a store or repository that call a storage client: its exceptions leave
+    as StorageError naming `self.url`, also while a returned iterator (a listing) is consumed."""
+
+    def translated(self, exc: Exception) -> Exception:
+        if isinstance(exc, (BackupPipelineError, FileNotFoundError)):
+            return exc  # a missing object is the caller's to name (NotFound, or None)
+        # obstore raises builtin OSErrors (PermissionError, ...) for HTTP answers: inside a method
+        # that calls the storage client, every OSError comes from it
+        if isinstance(exc, OSError) or is_storage_exception(exc):
+            return storage_error(exc, getattr(self, "url", ""))
+        return exc
+
+    def iterate(self, it):
+        try:
+            yield from it
+        except Exception as exc:
+            error = translated(self, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+        except Exception as exc:
+            error = translated(self, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        # a listing is consumed later; a file object (also an iterator) is returned as it is
+        return iterate(self, result) if isinstance(result, Iterator) and not isinstance(result, io.IOBase) else result
+
+    return wrapper

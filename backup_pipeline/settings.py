@@ -16,7 +16,7 @@ from .engine.retention import RetentionPolicy, parse_duration
 from .errors import UsageError
 from .repository import Repository, open_repository
 from .repository.lock import LockOptions
-from .repository.s3 import S3Options
+from .repository.s3_options import S3Options
 from .store import Store, open_store
 
 SOURCE_PASSPHRASE_ENV = "S3DB_PASSPHRASE"

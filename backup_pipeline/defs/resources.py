@@ -9,7 +9,6 @@ import dagster as dg
 from pydantic import Field
 
 from ..repository import Repository
-from ..repository.lock import LockOptions
 from ..settings import RepositorySettings, RetentionSettings, SourceSettings, settings_from
 from ..store import Store
 
@@ -68,10 +67,6 @@ class BackupRepository(dg.ConfigurableResource):
 
     def settings(self) -> RepositorySettings:
         return settings_from(RepositorySettings, self)
-
-    @property
-    def lock(self) -> LockOptions:
-        return self.settings().lock
 
     def open(self) -> Repository:
         return self.settings().open()

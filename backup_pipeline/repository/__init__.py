@@ -9,7 +9,6 @@ from .base import MANIFEST_NAME, Repository
 from .encryption import open_encryption
 from .filesystem import FilesystemRepository
 from .multi import MultiRepository
-from .s3 import S3Repository
 
 
 def open_repository(spec: str | list[str], s3_options=None, *, strategy: str = "all", max_uploads: int = 2,
@@ -28,6 +27,8 @@ def open_repository(spec: str | list[str], s3_options=None, *, strategy: str = "
 
 def _open_one(spec: str, s3_options=None) -> Repository:
     if spec.startswith("s3://"):
+        from .s3 import S3Repository  # obstore (~8 MB, 0.1 s) loads only for S3 repositories
+
         return S3Repository(spec, s3_options)
     if spec.startswith("file://"):
         spec = spec[len("file://"):]
@@ -36,4 +37,4 @@ def _open_one(spec: str, s3_options=None) -> Repository:
     return FilesystemRepository(spec)
 
 
-__all__ = ["MANIFEST_NAME", "FilesystemRepository", "MultiRepository", "Repository", "S3Repository", "open_repository"]
+__all__ = ["MANIFEST_NAME", "FilesystemRepository", "MultiRepository", "Repository", "open_repository"]

@@ -10,12 +10,9 @@ AWS_PROFILE), each overridable by an option.
 
 from __future__ import annotations
 
-import base64
-import functools
 import io
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import obstore
@@ -23,61 +20,14 @@ import obstore.exceptions
 from obstore.store import S3Store as ObstoreS3Store
 
 from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, is_storage_exception,
-                      storage_error)
+                      storage_error, translates_storage_errors)
 from .base import MANIFEST_NAME, Location
 from .manifest import Manifest
+from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an S3 repository
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
-STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
-                   "DEEP_ARCHIVE", "REDUCED_REDUNDANCY")
-SSE_MODES = ("AES256", "aws:kms", "sse-c")
-
-
-@dataclass
-class S3Options:
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    profile: str | None = None
-    storage_class: str | None = None
-    sse: str | None = None  # AES256 | aws:kms | sse-c
-    sse_kms_key_id: str | None = None
-    sse_customer_key: str | None = None  # base64 of 32 bytes (SSE-C)
-    part_size: int = 8 * 1024 * 1024
-
-    def check(self) -> None:
-        if self.storage_class and self.storage_class not in STORAGE_CLASSES:
-            raise UsageError(f"storage class {self.storage_class!r} unknown; choose one of {', '.join(STORAGE_CLASSES)}")
-        if self.sse and self.sse not in SSE_MODES:
-            raise UsageError(f"server-side encryption {self.sse!r} unknown; choose AES256, aws:kms or sse-c")
-        if self.sse == "sse-c":
-            try:
-                if len(base64.b64decode(self.sse_customer_key or "", validate=True)) != 32:
-                    raise ValueError
-            except ValueError:
-                raise UsageError("SSE-C needs --sse-customer-key: base64 of exactly 32 bytes") from None
-        if self.sse_kms_key_id and self.sse != "aws:kms":
-            raise UsageError("--sse-kms-key-id goes with --sse aws:kms")
-
-
-def _translated(fn):
-    """Client exceptions (obstore, network) leave as StorageError naming the repository."""
-
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return fn(self, *args, **kwargs)
-        except BackupPipelineError:
-            raise
-        except Exception as exc:
-            if is_storage_exception(exc):
-                raise storage_error(exc, getattr(self, "url", "")) from exc
-            raise
-
-    return wrapper
+_translated = translates_storage_errors
 
 
 class _Reader(io.RawIOBase):
@@ -200,10 +150,10 @@ class S3Repository:
             with obstore.open_writer(self._store, self._key(backup_id, name), attributes=self._attributes(),
                                      buffer_size=self.options.part_size, max_concurrency=4) as writer:
                 yield writer
-        except BackupPipelineError:
+        except (BackupPipelineError, FileNotFoundError):
             raise
         except Exception as exc:
-            if is_storage_exception(exc):
+            if isinstance(exc, OSError) or is_storage_exception(exc):  # obstore raises builtin OSErrors too
                 raise storage_error(exc, self.describe(backup_id, name)) from exc
             raise
 

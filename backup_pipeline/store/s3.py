@@ -19,7 +19,7 @@ import orjson
 import obstore.exceptions
 from obstore.store import S3Store as _ObstoreS3
 
-from ..errors import CorruptObject, MetadataFileError, NotFound
+from ..errors import CorruptObject, MetadataFileError, NotFound, translates_storage_errors
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
 from .connection import ConnectionInfo
@@ -128,6 +128,7 @@ class S3Store:
             return self._boto
 
     # -- protocol ------------------------------------------------------------------------
+    @translates_storage_errors
     def read_database_json(self) -> dict:
         try:
             obj = self.get(DATABASE_JSON_KEY)
@@ -144,9 +145,11 @@ class S3Store:
             raise MetadataFileError(f"{self._where(DATABASE_JSON_KEY)}: s3db.json has no 'resources' object")
         return data
 
+    @translates_storage_errors
     def list_resources(self) -> list[str]:
         return [check_resource_name(n) for n in self.read_database_json().get("resources", {})]
 
+    @translates_storage_errors
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
         if prefix.endswith("/") and _object_store_safe(prefix.rstrip("/")):
             yield from self._list_fast(prefix)
@@ -181,12 +184,15 @@ class S3Store:
                     size=item.get("Size", 0),
                 )
 
+    @translates_storage_errors
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
         return self.list_prefix(data_prefix(resource))
 
+    @translates_storage_errors
     def list_data_keys(self, resource: str) -> Iterator[str]:
         return (info.key for info in self.list_data(resource))
 
+    @translates_storage_errors
     def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
         # ETag alone misses metadata-only rewrites of empty bodies; LastModified (to the second)
         # and size join it, and the engine re-fetches what is too recent to trust.
@@ -230,9 +236,11 @@ class S3Store:
             last_modified=resp.get("LastModified"),
         )
 
+    @translates_storage_errors
     def get(self, key: str) -> RawObject:
         return self._loop_thread().submit(self._get_async(key)).result()
 
+    @translates_storage_errors
     def get_many(self, keys: Iterable[str], concurrency: int = 32) -> Iterator[RawObject]:
         loop = self._loop_thread()
         return ordered_window(lambda key: loop.submit(self._get_async(key)), keys, concurrency)
@@ -254,6 +262,7 @@ class S3Store:
             Bucket=self.info.bucket, Key=self._full_key(obj.key), Body=obj.body, Metadata=obj.metadata, **extra
         )
 
+    @translates_storage_errors
     def put(self, obj: RawObject, create_only: bool = False) -> bool:
         """Write the object; with create_only, only if absent (If-None-Match: *)."""
         try:
@@ -264,11 +273,13 @@ class S3Store:
                 return False
             raise
 
+    @translates_storage_errors
     def put_many(self, objs: Iterable[RawObject], concurrency: int = 32) -> None:
         loop = self._loop_thread()
         for _ in ordered_window(lambda o: loop.submit(self._put_async(o)), objs, concurrency):
             pass
 
+    @translates_storage_errors
     def delete(self, key: str) -> None:
         if not _object_store_safe(key):
             self.boto_client().delete_object(Bucket=self.info.bucket, Key=self._full_key(key))

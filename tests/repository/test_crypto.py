@@ -1,4 +1,4 @@
-"""Client-side streaming encryption (backup_pipeline.crypto): keys, stream format, tampering."""
+"""Client-side streaming encryption (backup_pipeline.repository.crypto): keys, stream format, tampering."""
 
 from __future__ import annotations
 

@@ -91,3 +91,36 @@ def test_s3_awkward_keys_round_trip(moto_server, bucket_name):
     assert sorted(i.key for i in store.list_data("r")) == sorted(keys)
     assert [o.body for o in store.get_many(keys)] == [k.encode() for k in keys]
     store.close()
+
+
+def test_s3_client_errors_leave_the_store_as_storage_errors(seaweedfs_server, bucket_name):
+    """SeaweedFS checks signatures: a wrong secret fails every call, reads and listings alike, as a
+    StorageError (exit code 1) naming the database and the likely cause, never obstore's own."""
+    from backup_pipeline.errors import StorageError
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    conn = seaweedfs_server.connection_string(bucket_name, "db").replace(f":{seaweedfs_server.secret_key}@", ":wrong@")
+    store = open_store(conn)
+    try:
+        with pytest.raises(StorageError, match=rf"storage error on .*{bucket_name}/db.*check the access key") as err:
+            store.read_database_json()
+        assert err.value.exit_code == 1 and "wrong" not in str(err.value)  # the secret is masked
+        with pytest.raises(StorageError, match="check the access key"):
+            list(store.list_data("users"))  # raised while the listing is consumed
+    finally:
+        store.close()
+
+
+def test_s3_repository_errors_are_storage_errors(seaweedfs_server, bucket_name):
+    from backup_pipeline.errors import StorageError
+    from backup_pipeline.repository.s3 import S3Options, S3Repository
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    repo = S3Repository(f"s3://{bucket_name}/backups", S3Options(
+        endpoint_url=seaweedfs_server.endpoint, access_key_id=seaweedfs_server.access_key,
+        secret_access_key="wrong"))
+    with pytest.raises(StorageError, match=rf"storage error on s3://{bucket_name}/backups"):
+        repo.backup_ids()
+    with pytest.raises(StorageError):
+        with repo.create_file("full-2026-11-24T020000Z-ab12", "x.bin") as f:
+            f.write(b"x" * 100)
