@@ -27,6 +27,10 @@ class StorageError(BackupPipelineError):
     """An S3 or network failure that retries did not cure: credentials, permissions, endpoint."""
 
 
+class DiskFull(BackupPipelineError):
+    """No space left (ENOSPC) or quota exceeded (EDQUOT) while writing a file; names the path."""
+
+
 # -- 2: usage ---------------------------------------------------------------------------
 class UsageError(BackupPipelineError):
     """Bad arguments or an unparsable connection string."""
@@ -59,6 +63,10 @@ class NotFound(BackupPipelineError):
     """A database, resource, object or backup that does not exist."""
 
     exit_code = 3
+
+
+class DatabaseNotFound(NotFound):
+    """A source or target without `s3db.json`: not an s3db.js database (or the wrong prefix)."""
 
 
 # -- 4: integrity -----------------------------------------------------------------------
@@ -158,6 +166,20 @@ class LockHeld(ConflictError):
 
 
 # -- translating storage clients' exceptions --------------------------------------------
+def os_error(exc: OSError, path) -> BackupPipelineError:
+    """A named error for a local file operation that failed (full disk, name too long, ...)."""
+    import errno  # noqa: I001 - errno only matters once something failed
+
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"{path}: {reason}; free space on that filesystem (or write elsewhere) and run again: "
+                        "nothing was committed")
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(f"{path}: name too long for this filesystem ({reason}); use shorter resource names "
+                          "or another repository")
+    return StorageError(f"{path}: {reason}")
+
+
 def is_storage_exception(exc: BaseException) -> bool:
     module = type(exc).__module__ or ""
     return module.startswith(("obstore", "botocore", "boto3")) or isinstance(exc, (ConnectionError, TimeoutError))

@@ -328,10 +328,12 @@ class BackupRun:
                 self._corrupt(result, key, exc)
 
     def _corrupt(self, result: ResourceResult, key: str, exc: Exception | str) -> None:
+        # a key that is not valid UTF-8 (a bad file name) is named with its bytes escaped
+        safe_key = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if not self.req.skip_corrupt:
-            raise CorruptObject(f"corrupt source object {key!r}: {exc}; "
+            raise CorruptObject(f"corrupt source object {safe_key!r}: {exc}; "
                                 "fix or remove it, or run with --skip-corrupt to record it in the manifest and go on"
                                 ) from (exc if isinstance(exc, Exception) else None)
-        result.skipped_corrupt.append({"key": key, "error": str(exc)})
-        self.progress.message(f"skipped corrupt object {key}: {exc}")
+        result.skipped_corrupt.append({"key": safe_key, "error": str(exc)})
+        self.progress.message(f"skipped corrupt object {safe_key}: {exc}")
 

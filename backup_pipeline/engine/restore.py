@@ -81,6 +81,24 @@ def resource_chain(repo: Repository, manifest: Manifest, resource: str) -> list[
                          f"{manifest.chain}")
 
 
+def checked_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterator[tuple[int, dict]]:
+    """The lines of a resource's file in one backup, checked against what the manifest recorded:
+    stored bytes, sha256 and line count by the file reader, then records and tombstones here.
+    A file that differs raises at its end, before the restore clears its in-progress marker, so
+    nothing from it ever looks complete."""
+    entry = manifest.resources[resource]
+    n = tombstones = 0
+    for n, line in read_records(repo, manifest.id, entry.data.file, entry.data.compression, entry.data):
+        raw = line.get(RAW_KEY)
+        tombstones += isinstance(raw, dict) and raw.get("deleted") is True
+        yield n, line
+    if (n - tombstones, tombstones) != (entry.records, entry.tombstones):
+        raise IntegrityError(
+            f"{repo.describe(manifest.id, entry.data.file)}: {n - tombstones} records and {tombstones} tombstones, "
+            f"the manifest of backup {manifest.id} records {entry.records} and {entry.tombstones}; the restore "
+            "stopped with its target marked unfinished")
+
+
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
     """The target's s3db.json with the restored resources' definitions added; a resource the
     target already defines differently is refused."""
@@ -140,7 +158,7 @@ class RestoreRun:
         report = RestoreReport(self.backup_id, self.target.url, self.mode, self.dry_run, chain=list(manifest.chain))
         try:
             target_db = self.target.read_database_json()
-        except Exception:
+        except NotFound:  # no s3db.json yet; an unreadable one is an error, never overwritten
             target_db = None
         merged = merge_database_json(target_db, manifest.database, chosen)  # conflicts fail early
         marker = restore_marker.read(self.target)
@@ -194,7 +212,7 @@ class RestoreRun:
             for position, m in enumerate(chain):
                 oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
                 data = m.resources[name].data
-                for n, line in read_records(self.repo, m.id, data.file, data.compression, data):
+                for n, line in checked_lines(self.repo, m, name):
                     raw = line.get(RAW_KEY)
                     if not isinstance(raw, dict) or "key" not in raw:
                         raise IntegrityError(f"{self.repo.describe(m.id, data.file)}: line {n} has no {RAW_KEY} object")

@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MetadataFileError, NotFound
+
+DATABASE_JSON_VERSIONS = ("1",)  # the "version" of s3db.json this reader knows (SPEC §2)
+
+
+def check_database_json(data, where: str) -> dict:
+    """A parsed s3db.json, refused with a named error when it is not one this reader knows."""
+    if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
+        raise MetadataFileError(f"{where}: s3db.json has no 'resources' object")
+    version = data.get("version", "1")
+    if str(version) not in DATABASE_JSON_VERSIONS:
+        raise MetadataFileError(f"{where}: s3db.json format version {version!r} is unknown (this reader knows "
+                                f"{', '.join(DATABASE_JSON_VERSIONS)}); it was written by a newer s3db.js")
+    return data
 from ._js import entries_of, is_number, js_items, js_string, truthy
 from .field_codecs import FieldCodec, build_hooks, flatten_definitions, make_codec
 from .keys import locale_sort_key

@@ -39,7 +39,8 @@ All integers are big-endian. An encrypted file is a 56-byte header followed by c
                                  catches text-mode and 7-bit mangling)
     8      1     version         1
     9      1     algorithm id    1 = AES-256-GCM, 2 = ChaCha20-Poly1305
-    10     2     flags           0 (reserved; non-zero is rejected)
+    10     2     flags           0, or 0x0001 BOUND: the file is bound to its context (below);
+                                 other bits are rejected
     12     4     chunk size      plaintext bytes per full chunk, 1 .. 64 MiB (default 1 MiB)
     16     16    file id         random per file
     32     8     key id          identifies the repository key (wrong key -> WrongKey)
@@ -55,7 +56,7 @@ The header tag authenticates the header on its own and commits to the key (AES-G
 ChaCha20-Poly1305 are not key-committing). Then come chunks, numbered from 0 (STREAM
 construction, Hoang-Reyhanitabar-Rogaway-Vizár 2015)::
 
-    chunk i = AEAD-seal(aead_key, nonce_i, plaintext_i, aad = the 56 header bytes)
+    chunk i = AEAD-seal(aead_key, nonce_i, plaintext_i, aad = the 56 header bytes || context)
             = ciphertext_i (len(plaintext_i) bytes) || tag_i (16 bytes)
     nonce_i = i as 11-byte big-endian counter || final flag (1 byte: 0x01 on the last chunk)
 
@@ -67,6 +68,10 @@ one from its length (shorter than chunk size + 16), and:
 * a flipped bit fails authentication of its chunk (or of the header);
 * swapped, dropped or duplicated chunks fail (the counter is in the nonce);
 * a chunk from another file fails (different per-file key, header in the AAD);
+* a whole file from another backup, or under another name, fails: a BOUND file has its
+  context (the repository layer gives "BACKUP_ID/FILE NAME") in every chunk's AAD, and the
+  flag itself is covered by the header tag, so it cannot be stripped. Files written without
+  a context (flag 0, as before the flag existed) are read as they were;
 * truncation at a chunk boundary is detected (no chunk with the final flag was seen);
 * truncation inside a chunk, or bytes appended after the final chunk, fail authentication
   of the final chunk or are reported as trailing data.
@@ -140,6 +145,7 @@ SALT_SIZE = 16
 FILE_ID_SIZE = 16
 KEY_ID_SIZE = 8
 HEADER_TAG_SIZE = 16
+FLAG_BOUND = 0x0001  # chunks authenticate the file's context (backup id and name) too
 TAG_SIZE = 16  # AEAD tag per chunk (both algorithms)
 DEFAULT_CHUNK_SIZE = 1 << 20
 MAX_CHUNK_SIZE = 1 << 26  # a hostile header cannot make a reader allocate more than this
@@ -362,12 +368,12 @@ class RepositoryKey:
         material = _hkdf(self._file_key, file_id, _INFO_PER_FILE + bytes([algorithm_id]), 64)
         return _AEAD_BY_ID[algorithm_id](material[:KEY_SIZE]), material[KEY_SIZE:]
 
-    def _header(self, chunk_size: int) -> tuple[bytes, Any]:
+    def _header(self, chunk_size: int, flags: int = 0) -> tuple[bytes, Any]:
         algorithm_id = ALGORITHMS[self.algorithm]
         file_id = os.urandom(FILE_ID_SIZE)
         aead, commit_key = self._file_cipher(algorithm_id, file_id)
         body = _HEADER_BODY.pack(
-            MAGIC, FORMAT_VERSION, algorithm_id, 0, chunk_size, file_id, self.key_id
+            MAGIC, FORMAT_VERSION, algorithm_id, flags, chunk_size, file_id, self.key_id
         )
         tag = hmac.new(commit_key, body, hashlib.sha256).digest()[:HEADER_TAG_SIZE]
         return body + tag, aead
@@ -386,7 +392,7 @@ class EncryptingWriter(io.RawIOBase):
     `flush()` cannot push out a partial chunk (all chunks but the last are full).
     """
 
-    def __init__(self, raw_file, key: RepositoryKey, *, chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(self, raw_file, key: RepositoryKey, *, chunk_size: int = DEFAULT_CHUNK_SIZE, context: bytes = b""):
         super().__init__()
         self._aborted = True  # until the header is out: never seal a final chunk
         if not isinstance(key, RepositoryKey):
@@ -398,7 +404,8 @@ class EncryptingWriter(io.RawIOBase):
         self._counter = 0
         self.plaintext_bytes = 0
         self.ciphertext_bytes = 0
-        self._header, self._aead = key._header(chunk_size)
+        self._header, self._aead = key._header(chunk_size, FLAG_BOUND if context else 0)
+        self._aad = self._header + context
         self._write_raw(self._header)
         self._aborted = False
 
@@ -418,7 +425,7 @@ class EncryptingWriter(io.RawIOBase):
         self.ciphertext_bytes += len(data)
 
     def _seal(self, data, final: bool) -> None:
-        self._write_raw(self._aead.encrypt(_nonce(self._counter, final), data, self._header))
+        self._write_raw(self._aead.encrypt(_nonce(self._counter, final), data, self._aad))
         self._counter += 1
 
     def write(self, b) -> int:
@@ -499,7 +506,7 @@ class DecryptingReader(io.RawIOBase):
     buffer is wiped). `raw_file` is read with `readinto` when it has one, else `read`.
     """
 
-    def __init__(self, raw_file, key: RepositoryKey, *, name: str = ""):
+    def __init__(self, raw_file, key: RepositoryKey, *, name: str = "", context: bytes = b""):
         super().__init__()
         if not isinstance(key, RepositoryKey):
             raise KeyArgumentError(f"key must be a RepositoryKey, got {type(key).__name__}")
@@ -511,7 +518,7 @@ class DecryptingReader(io.RawIOBase):
         self._eof = False
         self._counter = 0
         self._offset = HEADER_SIZE  # byte offset of the next chunk in the encrypted file
-        self._read_header(key)
+        self._read_header(key, context)
         self._cipher = memoryview(bytearray(self._chunk_size + TAG_SIZE))
         self._plain = memoryview(bytearray(self._chunk_size))
 
@@ -545,7 +552,7 @@ class DecryptingReader(io.RawIOBase):
             got += n
         return got
 
-    def _read_header(self, key: RepositoryKey) -> None:
+    def _read_header(self, key: RepositoryKey, context: bytes) -> None:
         where = _label(self.name)
         buf = memoryview(bytearray(HEADER_SIZE))
         header = bytes(buf[: self._read_raw_into(buf)])
@@ -567,7 +574,7 @@ class DecryptingReader(io.RawIOBase):
             )
         if algorithm_id not in _AEAD_BY_ID:
             raise UnsupportedFormat(f"{where}: unknown encryption algorithm id {algorithm_id}")
-        if flags:
+        if flags & ~FLAG_BOUND:
             raise UnsupportedFormat(f"{where}: unknown header flags 0x{flags:04x}")
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise BadHeader(
@@ -584,6 +591,8 @@ class DecryptingReader(io.RawIOBase):
         if not hmac.compare_digest(tag, expected):
             raise TamperedHeader(f"{where}: header failed authentication (tampered or corrupt)")
         self._header, self._aead = header, aead
+        self._aad = header + context if flags & FLAG_BOUND else header
+        self._bound_hint = ("; or the file of another backup or name, copied here" if flags & FLAG_BOUND else "")
         self._algorithm_id, self._chunk_size = algorithm_id, chunk_size
 
     def _next_chunk(self) -> bool:
@@ -605,20 +614,20 @@ class DecryptingReader(io.RawIOBase):
             )
         plain = self._plain[: got - TAG_SIZE]
         try:
-            self._aead.decrypt_into(_nonce(index, final), self._cipher[:got], self._header, plain)
+            self._aead.decrypt_into(_nonce(index, final), self._cipher[:got], self._aad, plain)
         except InvalidTag:
             plain[:] = bytes(len(plain))  # wipe what OpenSSL wrote before the tag check
             if final:
                 raise TruncatedOrTamperedFinalChunk(
                     f"{where}: chunk {index} (at byte {offset}, {got} bytes) failed "
                     "authentication as the final chunk: truncated inside a chunk, tampered, "
-                    "or followed by appended bytes",
+                    "or followed by appended bytes" + self._bound_hint,
                     name=self.name,
                     chunk=index,
                 ) from None
             raise TamperedChunk(
                 f"{where}: chunk {index} failed authentication (tampered, reordered or wrong "
-                f"file) at byte {offset}",
+                f"file) at byte {offset}" + self._bound_hint,
                 name=self.name,
                 chunk=index,
             ) from None

@@ -42,16 +42,32 @@ class Encryption:
                                       "(--repo-passphrase or $BACKUP_REPO_PASSPHRASE) or key (--repo-key-file)")
         return self.key
 
-    def seal(self, raw: BinaryIO) -> BinaryIO:
-        """The writer a backup file goes through before reaching storage (close it to finish)."""
-        return EncryptingWriter(raw, self._need_key()) if self.enabled else raw
+    def seal(self, raw: BinaryIO, context: bytes = b"") -> BinaryIO:
+        """The writer a backup file goes through before reaching storage (close it to finish).
+        `context` (the file's backup id and name) is authenticated with every chunk, so the file
+        only decrypts where it was written."""
+        return EncryptingWriter(raw, self._need_key(), context=context) if self.enabled else raw
 
-    def unseal(self, raw: BinaryIO, name: str) -> BinaryIO:
+    def unseal(self, raw: BinaryIO, name: str, context: bytes = b"") -> BinaryIO:
         """The reader of a stored backup file: decrypting and authenticating when encrypted."""
-        return DecryptingReader(raw, self._need_key(), name=name) if self.enabled else raw
+        return DecryptingReader(raw, self._need_key(), name=name, context=context) if self.enabled else raw
 
 
 PLAIN = Encryption()
+
+
+def _encrypted_backup_without_config(repo) -> str | None:
+    """The newest committed backup, if its manifest says it is encrypted (then the repository's
+    crypto.json was lost, not never made). A repository is encrypted as a whole: one manifest
+    tells."""
+    for backup_id in reversed(repo.backup_ids()):
+        try:
+            manifest = repo.read_manifest(backup_id)
+        except IntegrityError:
+            continue
+        if manifest is not None:
+            return backup_id if manifest.encryption is not None else None
+    return None
 
 
 def open_encryption(repo, *, passphrase: str | None = None, raw_key: bytes | None = None, create: bool = False,
@@ -61,6 +77,12 @@ def open_encryption(repo, *, passphrase: str | None = None, raw_key: bytes | Non
     a plain repository without backups becomes encrypted."""
     data = repo.read_root(CONFIG_NAME)
     if data is None:
+        lost = _encrypted_backup_without_config(repo)
+        if lost is not None:
+            raise IntegrityError(
+                f"{repo.url}/{CONFIG_NAME} is missing, but backup {lost} of this repository is encrypted: put "
+                f"{CONFIG_NAME} back (the \"encryption\" object of any of its manifests, {repo.url}/{lost}/s3db.json, "
+                "is a copy of it). Do not pass --encrypt: a new key cannot read the existing backups")
         if not create:
             if passphrase or raw_key:
                 raise UsageError(f"repository {repo.url} is not encrypted; pass --encrypt to encrypt a new repository")

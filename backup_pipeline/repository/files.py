@@ -25,6 +25,11 @@ from ..errors import BackupPipelineError, IntegrityError
 from .manifest import FileEntry
 
 
+def file_context(backup_id: str, name: str) -> bytes:
+    """What an encrypted file is bound to: it decrypts only as this file of this backup."""
+    return f"{backup_id}/{name}".encode()
+
+
 class HashingWriter(io.RawIOBase):
     """Counts and hashes the bytes that reach the file (the stored bytes)."""
 
@@ -73,7 +78,7 @@ class FileWriter:
         self.stats = FileEntry(name, compression, 0, 0, "")
         self._cm = repo.create_file(backup_id, name)
         self._hashing = HashingWriter(self._cm.__enter__())
-        self._sealed = repo.encryption.seal(self._hashing)
+        self._sealed = repo.encryption.seal(self._hashing, file_context(backup_id, name))
         # `stream` takes bytes already in their final format (compression "none" or "parquet")
         self.stream = open_writer(self._sealed, compression) if compression not in ("parquet",) else self._sealed
 
@@ -86,10 +91,14 @@ class FileWriter:
         self.stats.lines += len(lines)
 
     def close(self) -> FileEntry:
-        if self.stream is not self._sealed:
-            self.stream.close()  # finishes the compressed stream, leaves the encryption layer open
-        if self._sealed is not self._hashing:
-            self._sealed.close()  # writes the final authenticated chunk
+        try:
+            if self.stream is not self._sealed:
+                self.stream.close()  # finishes the compressed stream, leaves the encryption layer open
+            if self._sealed is not self._hashing:
+                self._sealed.close()  # writes the final authenticated chunk
+        except BaseException:
+            self.abort()  # a file that could not be finished (a full disk) is not left behind
+            raise
         self.stats.bytes, self.stats.sha256 = self._hashing.bytes, self._hashing.sha256.hexdigest()
         self._cm.__exit__(None, None, None)
         return self.stats
@@ -131,13 +140,14 @@ def read_lines(repo, backup_id: str, name: str, compression: str,
     with repo.open_file(backup_id, name) as raw:
         reader = HashingReader(raw)
         try:
-            for n, line in enumerate(iter_lines(repo.encryption.unseal(reader, where), compression), 1):
+            plain = repo.encryption.unseal(reader, where, file_context(backup_id, name))
+            for n, line in enumerate(iter_lines(plain, compression), 1):
                 yield n, line
-        except (EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, BackupPipelineError):
-                raise
-            raise IntegrityError(f"{where}: cannot be read past line {n} ({exc}); the file is truncated or corrupt") \
-                from None
+        except BackupPipelineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each decompressor has its own error classes
+            raise IntegrityError(f"{where}: cannot be read past line {n} ({type(exc).__name__}: {exc}); the file is "
+                                 "truncated or corrupt") from None
         if expected is not None:
             reader.drain()
             _check_stored(where, reader, expected)
@@ -181,6 +191,6 @@ def plain_copy(repo, backup_id: str, name: str, expected: FileEntry | None = Non
             yield stored
             return
         with tempfile.TemporaryFile() as plain:
-            shutil.copyfileobj(repo.encryption.unseal(stored, where), plain, 1 << 20)
+            shutil.copyfileobj(repo.encryption.unseal(stored, where, file_context(backup_id, name)), plain, 1 << 20)
             plain.seek(0)
             yield plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import shutil
 import tempfile
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 
-from ..errors import ConflictError, NotFound, UsageError
+from ..errors import ConflictError, NotFound, UsageError, os_error
 from .base import MANIFEST_NAME, Location
 from .manifest import Manifest
 from .encryption import PLAIN
@@ -21,6 +23,35 @@ def _check_name(name: str, what: str) -> str:
     if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
         raise UsageError(f"{what} {name!r} is not a plain file name")
     return name
+
+
+def _named_errors(method):
+    """A write of a small file (manifest, lease, crypto config) that fails names what it wrote."""
+
+    @functools.wraps(method)
+    def wrapper(self, name_or_id: str, *args, **kwargs):
+        try:
+            return method(self, name_or_id, *args, **kwargs)
+        except OSError as exc:
+            raise os_error(exc, f"{self.root}/{name_or_id}") from exc
+
+    return wrapper
+
+
+class _NamedFile(io.RawIOBase):
+    """A file being written whose failures (a full disk) are named errors naming the file."""
+
+    def __init__(self, f: BinaryIO, path: Path):
+        self._f, self._path = f, path
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            raise os_error(exc, self._path) from exc
 
 
 class FilesystemRepository:
@@ -64,14 +95,20 @@ class FilesystemRepository:
     @contextmanager
     def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:
         final = self._path(backup_id, name)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{name}.", suffix=".partial")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{name}.", suffix=".partial")
+        except OSError as exc:
+            raise os_error(exc, final) from exc
         try:
             with os.fdopen(fd, "wb") as f:
-                yield f
+                yield _NamedFile(f, final)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise os_error(exc, final) from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -101,6 +138,7 @@ class FilesystemRepository:
             return None
         return Manifest.parse(data, str(path))
 
+    @_named_errors
     def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         final = self._path(backup_id, MANIFEST_NAME)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +173,7 @@ class FilesystemRepository:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    @_named_errors
     def create_root(self, name: str, data: bytes) -> bool:
         """Create-only; False if the file already exists (an exclusive create)."""
         path = self._root_path(name)
@@ -150,6 +189,7 @@ class FilesystemRepository:
         finally:
             os.unlink(tmp)
 
+    @_named_errors
     def replace_root(self, name: str, data: bytes) -> None:
         path = self._root_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)

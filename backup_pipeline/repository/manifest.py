@@ -230,9 +230,18 @@ class Manifest(_JsonView):
     @classmethod
     def load(cls, data: dict, where: str = MANIFEST) -> "Manifest":
         _require(data, where, "the manifest", "id", "type", "startedAt", "database", "resources")
+        version = data.get("formatVersion", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise IntegrityError(f"{where}: manifest format version {version!r} is unknown (this version of "
+                                 f"backup_pipeline reads up to {FORMAT_VERSION}); read it with a newer one")
         resources = data["resources"]
         if not isinstance(resources, dict):
             raise IntegrityError(f"{where}: the manifest's resources are not a JSON object")
+        defined = (data["database"] or {}).get("resources", {}) if isinstance(data["database"], dict) else {}
+        undefined = [name for name in resources if name not in defined]
+        if undefined:
+            raise IntegrityError(f"{where}: resource(s) {', '.join(map(repr, undefined))} of the manifest are missing "
+                                 "from its s3db.json snapshot (\"database\"); the manifest is damaged")
         values = {attr: data[key] for key, attr in cls._KEYS.items() if key in data}
         values["chain"] = list(data.get("chain") or [data["id"]])
         values["selection"] = data.get("selection") or {}

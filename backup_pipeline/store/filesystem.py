@@ -15,7 +15,8 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from ..errors import CorruptObject, MetadataFileError, NotFound
+from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFound, os_error
+from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from ..format.keys import locale_sort_key
 from .concurrency import threaded_ordered_map
@@ -138,9 +139,7 @@ class FilesystemStore:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise MetadataFileError(
-                f"{path}: s3db.json not found; is {self.base} an s3db.js database folder?"
-            ) from None
+            raise DatabaseNotFound(f"{path}: s3db.json not found; is {self.base} an s3db.js database folder?") from None
         try:
             side = self._read_sidecar(DATABASE_JSON_KEY)
             if side.get("compressed"):
@@ -151,9 +150,7 @@ class FilesystemStore:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise MetadataFileError(f"{path}: s3db.json is not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
-            raise MetadataFileError(f"{path}: s3db.json has no 'resources' object")
-        return data
+        return check_database_json(data, str(path))
 
     def list_resources(self) -> list[str]:
         return [check_resource_name(n) for n in self.read_database_json().get("resources", {})]
@@ -232,6 +229,11 @@ class FilesystemStore:
                 yield prefix + name  # an orphan body: get() names it
 
     def get(self, key: str) -> RawObject:
+        if not key.isascii() and not _is_utf8(key):
+            # S3 keys are UTF-8: a file name that is not (listed with surrogate escapes) cannot be
+            # one, nor be written into a backup line
+            raise CorruptObject(f"{self._file(key)!a}: file name is not valid UTF-8, so it is no s3db.js key; "
+                                "rename or remove the file")
         side, version = self._read_sidecar(key, with_version=True)
         info = self._info(key, side)
         path = self._file(key)
@@ -270,7 +272,14 @@ class FilesystemStore:
         return threaded_ordered_map(self.get, keys, concurrency)
 
     def put(self, obj: RawObject, create_only: bool = False) -> bool:
-        """Write the object; with create_only, only if absent (returns False if present)."""
+        """Write the object; with create_only, only if absent (returns False if present). A write
+        that fails (a full disk) leaves no part of the object behind and names the file."""
+        try:
+            return self._put(obj, create_only)
+        except OSError as exc:
+            raise os_error(exc, self._file(obj.key)) from exc
+
+    def _put(self, obj: RawObject, create_only: bool) -> bool:
         path = self._file(obj.key)
         folder = os.path.dirname(path)
         if folder not in self._made_dirs:
@@ -299,7 +308,11 @@ class FilesystemStore:
                 return False
             finally:
                 os.unlink(tmp)
-            _write(path, obj.body)
+            try:
+                _write(path, obj.body)
+            except OSError:
+                os.unlink(side_path)  # the claim goes with the body that could not be written
+                raise
             return True
         # Body first, sidecar last, the sidecar by rename: a listing sees the object only once
         # its sidecar is complete. A new object's body goes straight to its name (file creation
@@ -347,6 +360,21 @@ def _temp_name(path: str) -> str:
     return f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError:
+        try:
+            os.unlink(path)  # a partial body or sidecar would look like a (corrupt) object
+        except OSError:
+            pass
+        raise

@@ -19,7 +19,8 @@ import orjson
 import obstore.exceptions
 from obstore.store import S3Store as _ObstoreS3
 
-from ..errors import CorruptObject, MetadataFileError, NotFound, translates_storage_errors
+from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFound, translates_storage_errors
+from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
 from .connection import ConnectionInfo
@@ -133,7 +134,7 @@ class S3Store:
         try:
             obj = self.get(DATABASE_JSON_KEY)
         except NotFound:
-            raise MetadataFileError(
+            raise DatabaseNotFound(
                 f"{self._where(DATABASE_JSON_KEY)}: s3db.json not found; is this an s3db.js database "
                 "(check bucket and prefix)?"
             ) from None
@@ -141,9 +142,7 @@ class S3Store:
             data = orjson.loads(obj.body)
         except orjson.JSONDecodeError as exc:
             raise MetadataFileError(f"{self._where(DATABASE_JSON_KEY)}: s3db.json is not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
-            raise MetadataFileError(f"{self._where(DATABASE_JSON_KEY)}: s3db.json has no 'resources' object")
-        return data
+        return check_database_json(data, self._where(DATABASE_JSON_KEY))
 
     @translates_storage_errors
     def list_resources(self) -> list[str]:

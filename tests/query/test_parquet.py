@@ -18,6 +18,7 @@ import pytest
 
 from backup_pipeline import Backups
 from backup_pipeline.compression import open_writer
+from backup_pipeline.repository.files import file_context
 from backup_pipeline.repository.manifest import FileEntry, ResourceEntry
 from backup_pipeline.engine.verify import verify_file
 from backup_pipeline.errors import IntegrityError
@@ -245,7 +246,7 @@ def test_encrypted_repository_gets_a_sealed_mirror(tmp_path):
     stored = open(repo.describe(m["id"], info["file"]), "rb").read()
     assert not stored.startswith(b"PAR1") and hashlib.sha256(stored).hexdigest() == info["sha256"]
     with repo.open_file(m["id"], info["file"]) as f:
-        plain = repo.encryption.unseal(f, info["file"]).read()
+        plain = repo.encryption.unseal(f, info["file"], file_context(m.id, info.file)).read()
     table = pq.read_table(pa.BufferReader(plain))
     assert table.num_rows == info["rows"] == 4 and table.schema.names[0] == "id"
     # verify decrypts it through temporary files and checks the footer's row count

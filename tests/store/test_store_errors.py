@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backup_pipeline.errors import CorruptObject, MetadataFileError, NotFound
+from backup_pipeline.errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFound
 from backup_pipeline.store import open_store
 from s3db_fixtures import copy_fs_db
 
@@ -17,7 +17,15 @@ def test_missing_database_folder(tmp_path):
 def test_missing_s3db_json_names_the_file(tmp_path):
     db = copy_fs_db(tmp_path / "db")
     (db / "s3db.json").unlink()
-    with pytest.raises(MetadataFileError, match=r"db/s3db\.json.*not found"):
+    with pytest.raises(DatabaseNotFound, match=r"db/s3db\.json.*not found") as err:
+        open_store(f"file://{db}").read_database_json()
+    assert err.value.exit_code == 3  # not found, as the README says
+
+
+def test_s3db_json_of_an_unknown_version_is_refused(tmp_path):
+    db = copy_fs_db(tmp_path / "db")
+    (db / "s3db.json").write_text('{"version": "2", "resources": {}}')
+    with pytest.raises(MetadataFileError, match=r"s3db\.json format version '2' is unknown"):
         open_store(f"file://{db}").read_database_json()
 
 
@@ -74,7 +82,7 @@ def test_gzip_compressed_body_is_inflated(tmp_path):
 def test_s3_missing_database_names_bucket_and_key(moto_server, bucket_name):
     moto_server.boto_client().create_bucket(Bucket=bucket_name)
     store = open_store(moto_server.connection_string(bucket_name, "pfx"))
-    with pytest.raises(MetadataFileError, match=rf"{bucket_name}/pfx/s3db\.json: s3db\.json not found"):
+    with pytest.raises(DatabaseNotFound, match=rf"{bucket_name}/pfx/s3db\.json: s3db\.json not found"):
         store.read_database_json()
     store.close()
 
