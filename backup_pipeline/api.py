@@ -96,11 +96,14 @@ class Backups:
         return verify_backup(self.repo, backup_id, progress)
 
     def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
-                mode: str = "safe", dry_run: bool = False, progress: Progress | None = None) -> RestoreReport:
+                mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
+                verify: bool = False) -> RestoreReport:
+        """Restore the state at `backup_id` into `target`; `verify` reads every written object back
+        from the target and compares it with the backup before the target is marked whole."""
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
             return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
-                              progress=progress, lock=self.lock).run()
+                              progress=progress, lock=self.lock, verify=verify).run()
         finally:
             if isinstance(target, str):
                 target_store.close()

@@ -136,7 +136,8 @@ def step(args) -> dict:
         out = {"id": m["id"], "records": m["totals"]["records"], "tombstones": m["totals"]["tombstones"],
                "fetched": sum(r["fetched"] for r in m["resources"].values()), "bytes": m["totals"]["bytes"]}
     elif args.step == "restore":
-        report = Backups(None, args.repo).restore(args.id, open_store(f"file://{args.target}", create=True))
+        report = Backups(None, args.repo).restore(args.id, open_store(f"file://{args.target}", create=True),
+                                                  verify=args.read_back)
         out = {"records": report.as_json()["totals"]["written"]}
     elif args.step == "verify":
         report = Backups(None, args.repo).verify(args.id)
@@ -164,6 +165,8 @@ def bench_size(n: int, work: Path) -> dict:
     changed = change_one_percent(db, n)
     inc = run_step("backup", "--db", str(db), "--repo", str(repo), "--type", "incremental")
     restore = run_step("restore", "--repo", str(repo), "--id", inc["id"], "--target", str(work / f"restored-{n}"))
+    read_back = run_step("restore", "--repo", str(repo), "--id", inc["id"], "--target", str(work / f"read-back-{n}"),
+                         "--read-back")
     verify = run_step("verify", "--repo", str(repo), "--id", full["id"])
     ceil_rate = n / ceiling["seconds"]
     full_rate = n / full["seconds"]
@@ -171,8 +174,11 @@ def bench_size(n: int, work: Path) -> dict:
     print(f"  full backup                              {full_rate:>10,.0f} rec/s  = {100 * full_rate / ceil_rate:5.1f}% of ceiling (goal >= 50%)   peak RSS {full['maxrss_mb']:.0f} MB (+ worker {full['worker_maxrss_mb']:.0f} MB)")
     print(f"  incremental after 1% ({changed:,} changed)   {n / inc['seconds']:>10,.0f} rec/s  {inc['seconds']:.2f} s = {100 * inc['seconds'] / full['seconds']:5.1f}% of full (goal < 10%)   fetched {inc['fetched']:,}, tombstones {inc['tombstones']:,}")
     print(f"  restore (full + incremental chain)       {restore['records'] / restore['seconds']:>10,.0f} rec/s   peak RSS {restore['maxrss_mb']:.0f} MB")
+    print(f"  restore --verify (reads every object back) {read_back['records'] / read_back['seconds']:>8,.0f} rec/s   "
+          f"= {100 * restore['seconds'] / read_back['seconds']:.0f}% of the speed without   peak RSS {read_back['maxrss_mb']:.0f} MB")
     print(f"  verify                                   {verify['bytes'] / 1e6 / verify['seconds']:>10,.1f} MB/s ({verify['bytes'] / 1e6:.1f} MB)")
     shutil.rmtree(work / f"restored-{n}", ignore_errors=True)
+    shutil.rmtree(work / f"read-back-{n}", ignore_errors=True)
     return {"n": n, "full": full, "inc": inc, "ceiling": ceiling, "restore": restore, "verify": verify}
 
 
@@ -182,7 +188,7 @@ def main() -> None:
     ap.add_argument("--workdir")
     ap.add_argument("--step", choices=["ceiling", "backup", "restore", "verify"])
     ap.add_argument("--db"), ap.add_argument("--repo"), ap.add_argument("--type"), ap.add_argument("--id")
-    ap.add_argument("--target")
+    ap.add_argument("--target"), ap.add_argument("--read-back", action="store_true")
     args = ap.parse_args()
     if args.step:
         print(json.dumps(step(args)))

@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
                    help="safe (default): refuse a resource already holding records; replace: delete them first; "
                    "merge: overwrite same ids, keep others; skip: keep existing ids")
     p.add_argument("--dry-run", action="store_true", help="print what would be written and deleted; write nothing")
+    p.add_argument("--verify", action="store_true",
+                   help="read every restored object back from the target and compare it with the backup "
+                   "(metadata, content type, body) before marking the target whole; exit 4 naming what differs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -26,7 +29,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
         report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
-                           dry_run=args.dry_run, progress=bar)
+                           dry_run=args.dry_run, progress=bar, verify=args.verify)
     if args.json:
         emit_json(report.as_json())
     else:
@@ -34,5 +37,5 @@ def run(args) -> int:
         print(f"restore of {report.backup_id} into {report.target} (mode {report.mode}, chain {' -> '.join(report.chain)})")
         for name, p in report.resources.items():
             print(f"  {name:<16} {verb} {p.written:,} records, {p.partition_refs:,} partition refs; "
-                  f"deleted {p.deleted:,}; kept {p.kept_existing:,}")
+                  f"deleted {p.deleted:,}; kept {p.kept_existing:,}" + (f"; read back {p.verified:,}" if args.verify else ""))
     return 0

@@ -41,6 +41,7 @@ class ResourcePlan:
     kept_existing: int = 0
     partition_refs: int = 0
     stale_refs_deleted: int = 0
+    verified: int = 0  # restore --verify: objects read back from the target and found equal
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -99,6 +100,32 @@ def checked_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterat
             "stopped with its target marked unfinished")
 
 
+READ_BACK_BATCH = 256
+DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what stores report for an object written without one
+
+
+def object_differences(want: RawObject, got: RawObject | None) -> list[str]:
+    """What differs between an object as the backup holds it and as read back (empty: equal).
+    Metadata keys compare case-insensitively: S3 lower-cases them."""
+    if got is None:
+        return ["missing from the target"]
+    out = []
+    wanted = {k.lower(): v for k, v in want.metadata.items()}
+    read = {k.lower(): v for k, v in got.metadata.items()}
+    for k in sorted(wanted.keys() | read.keys()):
+        if k not in read:
+            out.append(f"metadata {k!r} lost ({wanted[k]!r} was written)")
+        elif k not in wanted:
+            out.append(f"metadata {k!r} appeared ({read[k]!r})")
+        elif wanted[k] != read[k]:
+            out.append(f"metadata {k!r} reads {read[k]!r}, {wanted[k]!r} was written")
+    if (want.content_type or DEFAULT_CONTENT_TYPE) != (got.content_type or DEFAULT_CONTENT_TYPE):
+        out.append(f"content type reads {got.content_type!r}, {want.content_type!r} was written")
+    if want.body != got.body:
+        out.append(f"body differs ({len(got.body)} bytes read, {len(want.body)} written)")
+    return out
+
+
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
     """The target's s3db.json with the restored resources' definitions added; a resource the
     target already defines differently is refused."""
@@ -130,13 +157,15 @@ def _definition_hash(entry: dict) -> str | None:
 class RestoreRun:
     def __init__(self, repo: Repository, backup_id: str, target: Store, *, resources: list[str] | None = None,
                  mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
-                 lock: LockOptions | None = None):
+                 lock: LockOptions | None = None, verify: bool = False):
         if mode not in MODES:
             raise UsageError(f"unknown restore mode {mode!r}; choose one of {', '.join(MODES)}")
         self.repo, self.backup_id, self.target = repo, backup_id, target
         self.resources, self.mode, self.dry_run = resources, mode, dry_run
         self.progress = progress or Progress()
         self.lock = lock
+        self.verify = verify and not dry_run
+        self._kept: dict[str, set[str]] = {}  # skip mode: keys the target held and kept, per resource
 
     def run(self) -> RestoreReport:
         """Restore under the target's restore lease (one restore per target); a dry run writes
@@ -176,6 +205,18 @@ class RestoreRun:
             restore_marker.write(self.target, self.backup_id, self.mode, chosen, iso_ms(datetime.now(timezone.utc)))
         for name in chosen:
             report.resources[name] = self._restore_resource(manifest, name)
+        if self.verify:  # before the target is marked whole: a difference leaves it unfinished
+            differences: list[str] = []
+            for name in chosen:
+                report.resources[name].verified, found = self._read_back(manifest, name)
+                differences += found
+            if differences:
+                shown = "\n  ".join(differences[:20]) + (f"\n  ... and {len(differences) - 20} more"
+                                                         if len(differences) > 20 else "")
+                checked = sum(p.verified for p in report.resources.values()) + len(differences)
+                raise IntegrityError(
+                    f"restore --verify: {len(differences)} of {checked} objects read back from {self.target.url} differ "
+                    f"from backup {self.backup_id} (the target stays marked unfinished):\n  {shown}")
         for name in chosen:
             for raw in manifest.sequences.get(name, []):
                 if not self.dry_run:
@@ -202,6 +243,8 @@ class RestoreRun:
         existing: set[str] = set()
         if self.mode in ("skip", "merge"):
             existing = {info.key for info in self.target.list_data(name)}
+        if self.mode == "skip" and self.verify:
+            self._kept[name] = existing
         seen: set[str] = set()  # keys decided by a newer backup of the chain
         new_refs: set[str] = set()  # merge only: the references this restore wrote
         restored_ids: set[str] = set()  # merge only: ids whose references it rewrote
@@ -262,6 +305,65 @@ class RestoreRun:
                     self.target.delete(key)
         self.progress.finish(name)
         return plan
+
+    def _written(self, manifest: Manifest, name: str) -> Iterator[RawObject]:
+        """The objects of the resource this restore wrote, as the backup holds them (newest line
+        of each key; tombstones and kept keys left out)."""
+        kept = self._kept.get(name, set())
+        seen: set[str] = set()
+        chain = resource_chain(self.repo, manifest, name)
+        for position, m in enumerate(chain):
+            oldest = position == len(chain) - 1
+            for _n, line in checked_lines(self.repo, m, name):
+                raw = line[RAW_KEY]
+                key = raw["key"]
+                if key in seen:
+                    continue
+                if not oldest:
+                    seen.add(key)
+                if not raw.get("deleted") and key not in kept:
+                    yield raw_from_json(raw)
+
+    def _read_back(self, manifest: Manifest, name: str) -> tuple[int, list[str]]:
+        """restore --verify (restic's): every object written is read back from the target and
+        compared with the backup: user metadata, content type, body. Returns how many were
+        equal, and what differs in the others (object and field), e.g. a server that drops
+        empty metadata values."""
+        self.progress.start(f"verify {name}", None)
+        differences: list[str] = []
+        count = 0
+        batch: list[RawObject] = []
+
+        def compare() -> None:
+            nonlocal count
+            for want, got in zip(batch, self._fetch_back(batch)):
+                found = object_differences(want, got)
+                if found:
+                    differences.append(f"{want.key}: {'; '.join(found)}")
+                else:
+                    count += 1
+            self.progress.advance(f"verify {name}", len(batch))
+            batch.clear()
+
+        for obj in self._written(manifest, name):
+            batch.append(obj)
+            if len(batch) >= READ_BACK_BATCH:
+                compare()
+        compare()
+        self.progress.finish(f"verify {name}")
+        return count, differences
+
+    def _fetch_back(self, batch: list[RawObject]) -> list[RawObject | None]:
+        try:
+            return list(self.target.get_many(o.key for o in batch))
+        except NotFound:  # one is missing: look at them one by one to name it
+            out: list[RawObject | None] = []
+            for o in batch:
+                try:
+                    out.append(self.target.get(o.key))
+                except NotFound:
+                    out.append(None)
+            return out
 
     def _delete_existing(self, name: str, plan: ResourcePlan) -> None:
         """replace: the resource's records and partition references go first, streamed."""
