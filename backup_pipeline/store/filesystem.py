@@ -106,8 +106,12 @@ class FilesystemStore:
         side = self._file(key) + SIDECAR
         try:
             with open(side, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_size > MAX_SIDECAR_BYTES:
+                    raise CorruptObject(
+                        f"{side}: sidecar is {st.st_size:,} bytes; s3db.js keeps an object's metadata under "
+                        f"{METADATA_LIMIT:,} bytes (8 KB on R2), so this is no object it wrote: fix or remove it")
                 raw = f.read()
-                st = os.fstat(f.fileno()) if with_version else None
             data = orjson.loads(raw)
         except FileNotFoundError:
             if os.path.exists(self._file(key)):
@@ -343,6 +347,12 @@ class FilesystemStore:
     def close(self) -> None:
         pass
 
+
+# s3db.js's metadata limit is 2047 bytes (8 KB on R2, SPEC §7); a sidecar also holds the
+# transport-encoded values and a few fields, so anything near a megabyte is no object it wrote:
+# refused before it is read, which keeps one object's memory bounded.
+METADATA_LIMIT = 2047
+MAX_SIDECAR_BYTES = 1 << 20
 
 EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'  # md5 of no bytes
 
