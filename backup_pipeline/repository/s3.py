@@ -10,6 +10,7 @@ AWS_PROFILE), each overridable by an option.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from contextlib import contextmanager
@@ -23,11 +24,22 @@ from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, 
                       storage_error, translates_storage_errors)
 from .base import MANIFEST_NAME, Location
 from .manifest import Manifest
+from ..store.retry import retry
 from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an S3 repository
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
 _translated = translates_storage_errors
+
+
+def _retried(method):
+    """An idempotent request sent again when it failed for a passing reason (store/retry.py)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return retry(lambda: method(self, *args, **kwargs), f"{method.__name__} {self.url}")
+
+    return wrapper
 
 
 class _Reader(io.RawIOBase):
@@ -128,6 +140,7 @@ class S3Repository:
 
     # -- contract ------------------------------------------------------------------------
     @_translated
+    @_retried
     def backup_ids(self) -> list[str]:
         d = depth(self.layout)
         ids = set()
@@ -166,6 +179,7 @@ class S3Repository:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
     @_translated
+    @_retried
     def file_size(self, backup_id: str, name: str) -> int:
         try:
             return obstore.head(self._store, self._key(backup_id, name))["size"]
@@ -173,6 +187,7 @@ class S3Repository:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
     @_translated
+    @_retried
     def file_names(self, backup_id: str) -> list[str]:
         prefix = self._dir(backup_id)
         names = []
@@ -181,6 +196,7 @@ class S3Repository:
         return sorted(n for n in names if "/" not in n)
 
     @_translated
+    @_retried
     def read_manifest(self, backup_id: str) -> Manifest | None:
         try:
             data = bytes(obstore.get(self._store, self._key(backup_id, MANIFEST_NAME)).bytes())
@@ -190,14 +206,29 @@ class S3Repository:
 
     @_translated
     def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
-        try:
-            obstore.put(self._store, self._key(backup_id, MANIFEST_NAME), manifest.to_bytes(),
-                        mode="create", attributes={"Content-Type": "application/json", **self._attributes()})
-        except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+        if not self._create_only(self._key(backup_id, MANIFEST_NAME), manifest.to_bytes(),
+                                 {"Content-Type": "application/json", **self._attributes()}):
             raise ConflictError(f"{self.describe(backup_id, MANIFEST_NAME)}: backup {backup_id} is already committed; "
-                                "it is never overwritten") from None
+                                "it is never overwritten")
+
+    def _create_only(self, key: str, data: bytes, attributes: dict | None = None) -> bool:
+        """PUT If-None-Match: *, retried; False when the key holds other bytes. A retry after a
+        reset that had in fact succeeded finds its own bytes there: that is a success."""
+        attempts = 0
+
+        def once() -> bool:
+            nonlocal attempts
+            attempts += 1
+            try:
+                obstore.put(self._store, key, data, mode="create", attributes=attributes or {})
+                return True
+            except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+                return attempts > 1 and bytes(obstore.get(self._store, key).bytes()) == data
+
+        return retry(once, f"PUT {self.url}/{key}")
 
     @_translated
+    @_retried
     def delete_backup(self, backup_id: str) -> None:
         manifest = self._key(backup_id, MANIFEST_NAME)
         try:
@@ -215,6 +246,7 @@ class S3Repository:
         return name
 
     @_translated
+    @_retried
     def read_root(self, name: str) -> bytes | None:
         try:
             return bytes(obstore.get(self._store, self._root_key(name)).bytes())
@@ -224,17 +256,15 @@ class S3Repository:
     @_translated
     def create_root(self, name: str, data: bytes) -> bool:
         """Create-only (If-None-Match: *); False if the object already exists."""
-        try:
-            obstore.put(self._store, self._root_key(name), data, mode="create")
-            return True
-        except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
-            return False
+        return self._create_only(self._root_key(name), data)
 
     @_translated
+    @_retried
     def replace_root(self, name: str, data: bytes) -> None:
         obstore.put(self._store, self._root_key(name), data)
 
     @_translated
+    @_retried
     def delete_root(self, name: str) -> None:
         try:
             obstore.delete(self._store, self._root_key(name))
@@ -242,6 +272,7 @@ class S3Repository:
             pass
 
     @_translated
+    @_retried
     def list_root(self, prefix: str) -> list[str]:
         folder = prefix.rpartition("/")[0]  # object_store lists whole path segments: filter below
         names = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Future
 from typing import Iterable, Iterator
 
@@ -23,6 +24,7 @@ from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFoun
 from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
+from .retry import retry, retry_async, retry_pause
 from .connection import ConnectionInfo
 from ..format.keys import DATABASE_JSON_KEY, check_resource_name, data_prefix
 
@@ -157,13 +159,28 @@ class S3Store:
 
     def _list_fast(self, prefix: str) -> Iterator[ObjectInfo]:
         yielded = 0
+        last: str | None = None
+        started, attempt = time.monotonic(), 0
         try:
-            for page in obstore.list(self._obs, prefix.rstrip("/"), chunk_size=LIST_PAGE):
-                for meta in page:
-                    yield ObjectInfo(
-                        key=meta["path"], etag=meta["e_tag"] or "", last_modified=meta["last_modified"], size=meta["size"]
-                    )
-                    yielded += 1
+            while True:
+                try:
+                    # S3 lists in key order: a listing cut by a passing failure resumes after the
+                    # last key handed out (LIST's start-after)
+                    for page in obstore.list(self._obs, prefix.rstrip("/"), offset=last, chunk_size=LIST_PAGE):
+                        for meta in page:
+                            yield ObjectInfo(key=meta["path"], etag=meta["e_tag"] or "",
+                                             last_modified=meta["last_modified"], size=meta["size"])
+                            yielded += 1
+                            last = meta["path"]
+                    return
+                except obstore.exceptions.InvalidPathError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - decided by the retry policy
+                    pause = retry_pause(exc, attempt, started, f"LIST {self._where(prefix)}")
+                    if pause is None:
+                        raise
+                    time.sleep(pause)  # the backoff between two requests
+                    attempt += 1
         except obstore.exceptions.InvalidPathError:
             # A key object_store cannot represent: redo the listing the slow way and skip
             # what was already handed out (listing order is stable between two LISTs).
@@ -202,9 +219,13 @@ class S3Store:
     async def _get_async(self, key: str) -> RawObject:
         if not _object_store_safe(key):
             return await asyncio.get_running_loop().run_in_executor(None, self._get_boto, key)
-        try:
+
+        async def once():  # the body too: a cut body is retried with its request
             result = await obstore.get_async(self._obs, key)
-            body = bytes(await result.bytes_async())
+            return result, bytes(await result.bytes_async())
+
+        try:
+            result, body = await retry_async(once, f"GET {self._where(key)}")
         except FileNotFoundError:
             raise NotFound(f"object {self._where(key)} not found") from None
         attributes = dict(result.attributes)
@@ -251,9 +272,30 @@ class S3Store:
         attributes = dict(obj.metadata)
         if obj.content_type:
             attributes["Content-Type"] = obj.content_type
-        await obstore.put_async(
-            self._obs, obj.key, obj.body, attributes=attributes, mode="create" if create_only else "overwrite"
-        )
+        attempts = 0
+
+        async def once():
+            nonlocal attempts
+            attempts += 1
+            try:
+                await obstore.put_async(self._obs, obj.key, obj.body, attributes=attributes,
+                                        mode="create" if create_only else "overwrite")
+            except (obstore.exceptions.AlreadyExistsError, obstore.exceptions.PreconditionError):
+                # a create-only PUT retried after a reset that had in fact succeeded finds its own
+                # object: the same content is a success, not a conflict
+                if attempts > 1 and await self._holds(obj):
+                    return
+                raise
+
+        await retry_async(once, f"PUT {self._where(obj.key)}")
+
+    async def _holds(self, obj: RawObject) -> bool:
+        try:
+            stored = await self._get_async(obj.key)
+        except NotFound:
+            return False
+        return (stored.body, {k.lower(): v for k, v in stored.metadata.items()}) == \
+            (obj.body, {k.lower(): v for k, v in obj.metadata.items()})
 
     def _put_boto(self, obj: RawObject) -> None:
         extra = {"ContentType": obj.content_type} if obj.content_type else {}
@@ -283,7 +325,7 @@ class S3Store:
         if not _object_store_safe(key):
             self.boto_client().delete_object(Bucket=self.info.bucket, Key=self._full_key(key))
             return
-        obstore.delete(self._obs, key)
+        retry(lambda: obstore.delete(self._obs, key), f"DELETE {self._where(key)}")
 
     def close(self) -> None:
         if self._loop is not None:
