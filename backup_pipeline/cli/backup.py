@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..api import Backups
 from ..compression import COMPRESSIONS
+from ..store.retry import retry_count
 from .common import add_repo_options, add_source_options, emit_json, human_bytes, progress, repository_settings, \
     source_settings
 
@@ -33,6 +34,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     source = source_settings(args)
     source.check()
+    retries_before = retry_count()
     with Backups(source, repository_settings(args)) as b, progress(args) as bar:
         manifest = b.backup(
             args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
@@ -50,6 +52,7 @@ def run(args) -> int:
             for name, r in manifest.resources.items()
         },
         "totals": manifest.totals.dump(),
+        "retries": retry_count() - retries_before,  # storage requests sent again after a passing failure
     }
     if args.json:
         emit_json(summary)
@@ -58,5 +61,6 @@ def run(args) -> int:
         print(f"backup {manifest.id} ({manifest.type}"
               + (f", parent {manifest.parent}" if manifest.parent else "") + f") committed in {b.repo.url}")
         print(f"  {len(manifest.resources)} resources, {t.records:,} records, {t.tombstones:,} tombstones, "
-              f"{human_bytes(t.bytes)}" + (", verified" if manifest.verified else ""))
+              f"{human_bytes(t.bytes)}" + (", verified" if manifest.verified else "")
+              + (f", {summary['retries']} storage request(s) retried" if summary["retries"] else ""))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..api import Backups
 from ..engine.restore import MODES
+from ..store.retry import retry_count
 from .common import add_repo_options, emit_json, progress, repository_settings
 
 
@@ -27,15 +28,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    retries_before = retry_count()
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
         report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
                            dry_run=args.dry_run, progress=bar, verify=args.verify)
+    retries = retry_count() - retries_before  # storage requests sent again after a passing failure
     if args.json:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), "retries": retries})
     else:
         verb = "would write" if args.dry_run else "wrote"
         print(f"restore of {report.backup_id} into {report.target} (mode {report.mode}, chain {' -> '.join(report.chain)})")
         for name, p in report.resources.items():
             print(f"  {name:<16} {verb} {p.written:,} records, {p.partition_refs:,} partition refs; "
                   f"deleted {p.deleted:,}; kept {p.kept_existing:,}" + (f"; read back {p.verified:,}" if args.verify else ""))
+        if retries:
+            print(f"  {retries} storage request(s) retried")
     return 0

@@ -12,6 +12,7 @@ import dagster as dg
 from ..engine.backup import BackupRequest
 from ..engine.staged import StagedBackup, TypePolicy
 from ..repository.manifest import MANIFEST as MANIFEST_NAME
+from ..store.retry import retry_count
 from .resources import BackupRepository, S3dbSource
 
 GROUP = "s3db_backup"
@@ -54,7 +55,7 @@ def build_resource_asset(resource: str) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, config: BackupRunConfig, s3db: S3dbSource,
                backup_repo: BackupRepository) -> dg.MaterializeResult:
         staged = staged_backup(context, s3db, backup_repo, config.type)
-        t0 = time.perf_counter()
+        t0, retries_before = time.perf_counter(), retry_count()
         context.log.info(f"backing up {resource} into {staged.backup_id} ({staged.plan.type}, parent "
                          f"{staged.plan.parent})")
         result = staged.stage_resource(resource)
@@ -72,6 +73,7 @@ def build_resource_asset(resource: str) -> dg.AssetsDefinition:
             "parquet_rows": dg.MetadataValue.int(result.parquet.rows if result.parquet else -1),
             "records_per_second": dg.MetadataValue.float(round(result.fetched / seconds, 1) if seconds else 0.0),
             "duration_s": dg.MetadataValue.float(round(seconds, 3)),
+            "retries": dg.MetadataValue.int(retry_count() - retries_before),
         })
 
     return _asset

@@ -21,6 +21,11 @@ log = logging.getLogger("backup_pipeline.retry")
 T = TypeVar("T")
 RETRIES: Counter[str] = Counter()  # operation -> retries made in this process
 
+
+def retry_count() -> int:
+    """Retries made in this process so far: a run reports the difference over its work."""
+    return sum(RETRIES.values())
+
 # What a client's error says when the cause passes: the transport failing under a request, or
 # the server asking to slow down (obstore and botocore word these differently). Status codes are
 # read where the message states them ("status code: 503"), never from a URL that holds digits.

@@ -104,3 +104,27 @@ def test_a_repository_file_read_resumes_after_cut_bodies(seaweedfs_server, bucke
             read = f.read()
         assert proxy.counts["GET cut"] + proxy.counts["GET reset"] == 3
     assert hashlib.sha256(read).digest() == hashlib.sha256(data).digest()
+
+
+def test_the_cli_reports_the_retries_of_its_run(seaweedfs_server, bucket_name, tmp_path):
+    """A replace restore deletes first (S3 multi-object DELETE, a POST object_store does not retry):
+    resets there are retried by our layer and counted in the run's JSON."""
+    import subprocess
+
+    import orjson
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    src, repo = copy_fs_db(tmp_path / "src"), tmp_path / "repo"
+    b = Backups(f"file://{src}", str(repo))
+    m = b.backup("full")
+    b.restore(m.id, seaweedfs_server.connection_string(bucket_name, "db"))
+    upstream = int(seaweedfs_server.endpoint.rsplit(":", 1)[1])
+    with FaultProxy(upstream, rate=0.5, faults=("reset",), methods=("POST", "DELETE"), seed=2) as proxy:
+        proc = subprocess.run([sys.executable, "-m", "backup_pipeline.cli", "restore", m.id, "--repo", str(repo),
+                               "--target", _through(proxy, seaweedfs_server, bucket_name, "db"), "--mode", "replace",
+                               "--json"], capture_output=True, text=True, timeout=300)
+        injected = proxy.counts["reset"]
+    assert proc.returncode == 0, proc.stderr
+    out = orjson.loads(proc.stdout)
+    assert out["totals"]["written"] == 27 and out["totals"]["deleted"] == 27 and injected > 0
+    assert out["retries"] == injected  # every reset of a delete was retried by our layer, once each
