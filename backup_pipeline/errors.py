@@ -11,6 +11,7 @@ a StorageError where the store or repository calls the client, so nothing above 
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 from collections.abc import Iterator
@@ -168,8 +169,6 @@ class LockHeld(ConflictError):
 # -- translating storage clients' exceptions --------------------------------------------
 def os_error(exc: OSError, path) -> BackupPipelineError:
     """A named error for a local file operation that failed (full disk, name too long, ...)."""
-    import errno  # noqa: I001 - errno only matters once something failed
-
     reason = exc.strerror or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"{path}: {reason}; free space on that filesystem (or write elsewhere) and run again: "

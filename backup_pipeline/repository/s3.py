@@ -29,9 +29,6 @@ from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
 
-_translated = translates_storage_errors
-
-
 def _retried(method):
     """An idempotent request sent again when it failed for a passing reason (store/retry.py)."""
 
@@ -51,7 +48,7 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    @_translated
+    @translates_storage_errors
     def readinto(self, b) -> int:
         data = self._inner.read(len(b))
         n = len(data)
@@ -139,7 +136,7 @@ class S3Repository:
         return {"Storage-Class": self.options.storage_class} if self.options.storage_class else {}
 
     # -- contract ------------------------------------------------------------------------
-    @_translated
+    @translates_storage_errors
     @_retried
     def backup_ids(self) -> list[str]:
         d = depth(self.layout)
@@ -170,7 +167,7 @@ class S3Repository:
                 raise storage_error(exc, self.describe(backup_id, name)) from exc
             raise
 
-    @_translated
+    @translates_storage_errors
     def open_file(self, backup_id: str, name: str) -> BinaryIO:
         key = self._key(backup_id, name)
         try:
@@ -178,7 +175,7 @@ class S3Repository:
         except FileNotFoundError:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def file_size(self, backup_id: str, name: str) -> int:
         try:
@@ -186,7 +183,7 @@ class S3Repository:
         except FileNotFoundError:
             raise NotFound(f"{self.describe(backup_id, name)}: file missing from backup {backup_id}") from None
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def file_names(self, backup_id: str) -> list[str]:
         prefix = self._dir(backup_id)
@@ -195,7 +192,7 @@ class S3Repository:
             names += [m["path"][len(prefix) + 1:] for m in page]
         return sorted(n for n in names if "/" not in n)
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def read_manifest(self, backup_id: str) -> Manifest | None:
         try:
@@ -204,7 +201,7 @@ class S3Repository:
             return None
         return Manifest.parse(data, self.describe(backup_id, MANIFEST_NAME))
 
-    @_translated
+    @translates_storage_errors
     def commit_manifest(self, backup_id: str, manifest: Manifest) -> None:
         if not self._create_only(self._key(backup_id, MANIFEST_NAME), manifest.to_bytes(),
                                  {"Content-Type": "application/json", **self._attributes()}):
@@ -227,7 +224,7 @@ class S3Repository:
 
         return retry(once, f"PUT {self.url}/{key}")
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def delete_backup(self, backup_id: str) -> None:
         manifest = self._key(backup_id, MANIFEST_NAME)
@@ -245,7 +242,7 @@ class S3Repository:
             raise UsageError(f"root file name {name!r} is not a plain name")
         return name
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def read_root(self, name: str) -> bytes | None:
         try:
@@ -253,17 +250,17 @@ class S3Repository:
         except FileNotFoundError:
             return None
 
-    @_translated
+    @translates_storage_errors
     def create_root(self, name: str, data: bytes) -> bool:
         """Create-only (If-None-Match: *); False if the object already exists."""
         return self._create_only(self._root_key(name), data)
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def replace_root(self, name: str, data: bytes) -> None:
         obstore.put(self._store, self._root_key(name), data)
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def delete_root(self, name: str) -> None:
         try:
@@ -271,7 +268,7 @@ class S3Repository:
         except FileNotFoundError:
             pass
 
-    @_translated
+    @translates_storage_errors
     @_retried
     def list_root(self, prefix: str) -> list[str]:
         folder = prefix.rpartition("/")[0]  # object_store lists whole path segments: filter below
