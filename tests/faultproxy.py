@@ -8,8 +8,9 @@ request unchanged (Host header included, so SigV4 signatures still verify) to a 
     "cut"    the server's answer with its body cut in half, then the connection closed
     "delay"  the server's answer, `delay` seconds late
 
-Seeded: the same requests in the same order get the same faults; `max_faults` stops injecting
-after that many. `counts` says what was injected. Loopback only.
+Seeded: the same requests in the same order get the same faults; `after` lets that many
+matching requests through first, `max_faults` stops injecting after that many. `counts` says what was
+injected. Loopback only.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ _ERRORS = {
 class FaultProxy:
     def __init__(self, upstream_port: int, *, rate: float = 0.0, faults: tuple[str, ...] = FAULTS,
                  methods: tuple[str, ...] | None = None, delay: float = 0.5, seed: int = 0,
-                 max_faults: int | None = None):
+                 max_faults: int | None = None, after: int = 0):
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
         self.upstream_port, self.rate, self.faults, self.methods = upstream_port, rate, faults, methods
-        self.delay, self.max_faults = delay, max_faults
+        self.delay, self.max_faults, self.after = delay, max_faults, after
+        self._matched = 0
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -71,6 +73,9 @@ class FaultProxy:
     def _choose(self, method: str) -> str | None:
         with self._lock:
             if self.methods is not None and method not in self.methods:
+                return None
+            self._matched += 1
+            if self._matched <= self.after:
                 return None
             if self.max_faults is not None and sum(self.counts[f] for f in FAULTS) >= self.max_faults:
                 return None

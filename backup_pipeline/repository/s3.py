@@ -10,6 +10,7 @@ AWS_PROFILE), each overridable by an option.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -24,7 +25,8 @@ from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, 
                       storage_error, translates_storage_errors)
 from .base import MANIFEST_NAME, Location
 from .manifest import Manifest
-from ..store.retry import retry
+from ..store import retry as retry_module
+from ..store.retry import RETRIES, is_transient, retry
 from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an S3 repository
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
@@ -37,6 +39,76 @@ def _retried(method):
         return retry(lambda: method(self, *args, **kwargs), f"{method.__name__} {self.url}")
 
     return wrapper
+
+
+class _Upload(io.RawIOBase):
+    """One file written to S3 with every request retried (store/retry.py).
+
+    Up to `part_size` bytes are held here, so a smaller file is one PUT, retried whole. A larger
+    one goes to obstore's multipart writer, which retries its part PUTs itself (measured through
+    the fault proxy) but not a create or complete whose answer was cut: the first bytes stay here
+    until the upload exists, so a failed create starts again with a new writer, and a completion
+    whose answer was lost is recognised by the object standing there with the size written (the
+    key is in this backup's own folder, under its lease).
+    """
+
+    def __init__(self, store, key: str, attributes: dict, part_size: int, where: str):
+        self._store, self._key, self._attributes, self._part_size = store, key, attributes, part_size
+        self._where = where
+        self._buffer = bytearray()
+        self._writer = None
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        n = len(b)
+        self.size += n
+        if self._writer is not None:
+            self._writer.write(b)
+            return n
+        self._buffer += b
+        if len(self._buffer) > self._part_size:
+            self._writer = retry(self._start_multipart, f"POST {self._where}")
+            self._buffer = bytearray()
+        return n
+
+    def _start_multipart(self):
+        writer = obstore.open_writer(self._store, self._key, attributes=self._attributes,
+                                     buffer_size=self._part_size, max_concurrency=4)
+        try:
+            writer.write(self._buffer)  # past the buffer size: creates the upload, sends part 1
+            writer.flush()
+        except BaseException as exc:
+            writer.__exit__(type(exc), exc, exc.__traceback__)  # aborts: nothing was created
+            raise
+        return writer
+
+    def finish(self) -> None:
+        if self._writer is None:
+            data = bytes(self._buffer)
+            retry(lambda: obstore.put(self._store, self._key, data, attributes=self._attributes),
+                  f"PUT {self._where}")
+            return
+        try:
+            self._writer.close()
+        except Exception as exc:
+            if not (is_transient(exc) and self._stands_complete()):
+                raise
+            RETRIES["POST"] += 1  # the completion went through; its answer was lost
+
+    def _stands_complete(self) -> bool:
+        try:
+            return retry(lambda: obstore.head(self._store, self._key), f"HEAD {self._where}")["size"] == self.size
+        except FileNotFoundError:
+            return False
+
+    def abort(self, exc: BaseException) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):  # already failing: the first error is the one to report
+                self._writer.__exit__(type(exc), exc, exc.__traceback__)
+        self._buffer = bytearray()
 
 
 class _Reader(io.RawIOBase):
@@ -110,7 +182,8 @@ class S3Repository:
             config["server_side_encryption"] = "sse-c"
             config["sse_customer_key_base64"] = o.sse_customer_key
         return ObstoreS3Store(self.bucket, prefix=self.prefix or None, config=config,
-                       client_options={"allow_http": True, "timeout": "300s", "connect_timeout": "10s"}, **kwargs)
+                       client_options={"allow_http": True, "timeout": "300s", "connect_timeout": "10s"}, 
+                       retry_config=retry_module.DEFAULT.object_store_config(), **kwargs)
 
     # -- names ---------------------------------------------------------------------------
     def _dir(self, backup_id: str) -> str:
@@ -156,13 +229,15 @@ class S3Repository:
     def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:
         # A multipart upload is invisible until completed; leaving the block with an
         # exception aborts it, so no partial file ever appears under its name.
+        upload = _Upload(self._store, self._key(backup_id, name), self._attributes(), self.options.part_size,
+                         self.describe(backup_id, name))
         try:
-            with obstore.open_writer(self._store, self._key(backup_id, name), attributes=self._attributes(),
-                                     buffer_size=self.options.part_size, max_concurrency=4) as writer:
-                yield writer
-        except (BackupPipelineError, FileNotFoundError):
-            raise
-        except Exception as exc:
+            yield upload
+            upload.finish()
+        except BaseException as exc:
+            upload.abort(exc)
+            if isinstance(exc, (BackupPipelineError, FileNotFoundError)) or not isinstance(exc, Exception):
+                raise
             if isinstance(exc, OSError) or is_storage_exception(exc):  # obstore raises builtin OSErrors too
                 raise storage_error(exc, self.describe(backup_id, name)) from exc
             raise

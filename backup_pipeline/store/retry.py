@@ -13,6 +13,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Awaitable, Callable, TypeVar
 
 from ..errors import BackupPipelineError
@@ -35,6 +36,8 @@ _TRANSIENT = ("status code: 5", "slowdown", "slow down", "throttl", "internalerr
               "connection refused", "end of file", "request or response body error", "http error")
 _PERMANENT = ("status code: 4", "signaturedoesnotmatch", "invalidaccesskeyid", "accessdenied", "nosuchbucket",
               "nosuchkey", "precondition", "already exists")
+# botocore's transport failures (closed connection, read timeout, cut stream), by class
+_TRANSIENT_BOTOCORE = ("HTTPClientError", "ConnectionError", "IncompleteReadError")
 _TRANSIENT_CODES = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
                     "ServiceUnavailable", "RequestTimeTooSkewed")
 
@@ -49,8 +52,14 @@ class RetryPolicy:
     def pause(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_pause, self.first_pause * (2 ** attempt)))
 
+    def object_store_config(self) -> dict:
+        """The same policy for object_store's own retries (multipart parts, streamed reads)."""
+        return {"max_retries": self.attempts - 1, "retry_timeout": timedelta(seconds=self.deadline),
+                "backoff": {"init_backoff": timedelta(seconds=self.first_pause),
+                            "max_backoff": timedelta(seconds=self.max_pause), "base": 2}}
 
-DEFAULT = RetryPolicy()
+
+DEFAULT = RetryPolicy()  # read at each call: tests swap it for a quick one
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -63,6 +72,8 @@ def is_transient(exc: BaseException) -> bool:
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return status >= 500 or response["Error"].get("Code") in _TRANSIENT_CODES
     module = type(exc).__module__ or ""
+    if module.startswith("botocore") and any(c.__name__ in _TRANSIENT_BOTOCORE for c in type(exc).__mro__):
+        return True
     if not (module.startswith(("obstore", "botocore", "urllib3")) or isinstance(exc, OSError)):
         return False
     text = f"{type(exc).__name__} {exc}".lower()
@@ -72,8 +83,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_pause(exc: BaseException, attempt: int, started: float, what: str,
-                policy: RetryPolicy = DEFAULT) -> float | None:
+                policy: RetryPolicy | None = None) -> float | None:
     """The pause before the next attempt, or None to give up."""
+    policy = policy or DEFAULT
     if not is_transient(exc) or attempt + 1 >= policy.attempts or time.monotonic() - started > policy.deadline:
         return None
     RETRIES[what.split(" ", 1)[0]] += 1
@@ -82,7 +94,7 @@ def retry_pause(exc: BaseException, attempt: int, started: float, what: str,
     return pause
 
 
-def retry(fn: Callable[[], T], what: str, policy: RetryPolicy = DEFAULT) -> T:
+def retry(fn: Callable[[], T], what: str, policy: RetryPolicy | None = None) -> T:
     """fn() until it succeeds, fails for a lasting reason, or the policy gives up."""
     started = time.monotonic()
     attempt = 0
@@ -97,7 +109,7 @@ def retry(fn: Callable[[], T], what: str, policy: RetryPolicy = DEFAULT) -> T:
         attempt += 1
 
 
-async def retry_async(fn: Callable[[], Awaitable[T]], what: str, policy: RetryPolicy = DEFAULT) -> T:
+async def retry_async(fn: Callable[[], Awaitable[T]], what: str, policy: RetryPolicy | None = None) -> T:
     started = time.monotonic()
     attempt = 0
     while True:

@@ -24,6 +24,7 @@ from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFoun
 from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
+from . import retry as retry_module
 from .retry import retry, retry_async, retry_pause
 from .connection import ConnectionInfo
 from ..format.keys import DATABASE_JSON_KEY, check_resource_name, data_prefix
@@ -85,6 +86,7 @@ class S3Store:
             region=info.region,
             virtual_hosted_style_request=not info.force_path_style if info.endpoint else True,
             client_options={"allow_http": True, "timeout": "120s", "connect_timeout": "10s"},
+            retry_config=retry_module.DEFAULT.object_store_config(),
             **kwargs,
         )
         self._loop: _LoopThread | None = None
@@ -125,7 +127,7 @@ class S3Store:
                     config=Config(
                         s3={"addressing_style": "path" if self.info.force_path_style else "virtual"},
                         max_pool_connections=64,
-                        retries={"max_attempts": 5, "mode": "adaptive"},
+                        retries={"total_max_attempts": 1},  # retried by store/retry.py: one policy, counted
                     ),
                 )
             return self._boto
@@ -189,16 +191,23 @@ class S3Store:
                     yield info
 
     def _list_boto(self, prefix: str) -> Iterator[ObjectInfo]:
-        paginator = self.boto_client().get_paginator("list_objects_v2")
-        full = self._full_key(prefix)
-        for page in paginator.paginate(Bucket=self.info.bucket, Prefix=full, PaginationConfig={"PageSize": LIST_PAGE}):
+        client, full = self.boto_client(), self._full_key(prefix)
+        last: str | None = None
+        while True:
+            # one LIST page per request, each retried; the next starts after the last key handed out
+            after = {"StartAfter": last} if last else {}
+            page = retry(lambda: client.list_objects_v2(Bucket=self.info.bucket, Prefix=full, MaxKeys=LIST_PAGE,
+                                                        **after), f"LIST {self._where(prefix)}")
             for item in page.get("Contents", []):
+                last = item["Key"]
                 yield ObjectInfo(
                     key=self._relative(item["Key"]),
                     etag=item.get("ETag", ""),
                     last_modified=item["LastModified"],
                     size=item.get("Size", 0),
                 )
+            if not page.get("IsTruncated") or last is None:
+                return
 
     @translates_storage_errors
     def list_data(self, resource: str) -> Iterator[ObjectInfo]:
@@ -243,15 +252,20 @@ class S3Store:
 
     def _get_boto(self, key: str) -> RawObject:
         client = self.boto_client()
-        try:
+
+        def once():  # the body too: a cut body is retried with its request
             resp = client.get_object(Bucket=self.info.bucket, Key=self._full_key(key))
+            return resp, resp["Body"].read()
+
+        try:
+            resp, body = retry(once, f"GET {self._where(key)}")
         except client.exceptions.NoSuchKey:
             raise NotFound(f"object {self._where(key)} not found") from None
         return RawObject(
             key=key,
             metadata=dict(resp.get("Metadata", {})),
             content_type=resp.get("ContentType"),
-            body=resp["Body"].read(),
+            body=body,
             etag=resp.get("ETag", ""),
             last_modified=resp.get("LastModified"),
         )
@@ -299,9 +313,9 @@ class S3Store:
 
     def _put_boto(self, obj: RawObject) -> None:
         extra = {"ContentType": obj.content_type} if obj.content_type else {}
-        self.boto_client().put_object(
+        retry(lambda: self.boto_client().put_object(
             Bucket=self.info.bucket, Key=self._full_key(obj.key), Body=obj.body, Metadata=obj.metadata, **extra
-        )
+        ), f"PUT {self._where(obj.key)}")
 
     @translates_storage_errors
     def put(self, obj: RawObject, create_only: bool = False) -> bool:
@@ -323,7 +337,8 @@ class S3Store:
     @translates_storage_errors
     def delete(self, key: str) -> None:
         if not _object_store_safe(key):
-            self.boto_client().delete_object(Bucket=self.info.bucket, Key=self._full_key(key))
+            retry(lambda: self.boto_client().delete_object(Bucket=self.info.bucket, Key=self._full_key(key)),
+                  f"DELETE {self._where(key)}")
             return
         retry(lambda: obstore.delete(self._obs, key), f"DELETE {self._where(key)}")
 

@@ -128,3 +128,107 @@ def test_the_cli_reports_the_retries_of_its_run(seaweedfs_server, bucket_name, t
     out = orjson.loads(proc.stdout)
     assert out["totals"]["written"] == 27 and out["totals"]["deleted"] == 27 and injected > 0
     assert out["retries"] == injected  # every reset of a delete was retried by our layer, once each
+
+
+def _s3_repository(proxy: FaultProxy, server, bucket: str, part_size: int = 5 * 1024 * 1024):
+    from backup_pipeline.repository.s3 import S3Options, S3Repository
+
+    return S3Repository(f"s3://{bucket}/backups", S3Options(
+        endpoint_url=proxy.endpoint, access_key_id=server.access_key, secret_access_key=server.secret_key,
+        part_size=part_size))
+
+
+def _write_and_read(repo, name: str, data: bytes) -> bytes:
+    backup_id = "full-2026-11-24T020000Z-ab12"
+    with repo.create_file(backup_id, name) as f:
+        for i in range(0, len(data), 1 << 20):
+            f.write(data[i:i + (1 << 20)])
+    with repo.open_file(backup_id, name) as f:
+        return f.read()
+
+
+def test_a_multipart_file_survives_faults_on_every_request(seaweedfs_server, bucket_name):
+    """A 12 MiB file in 5 MiB parts (create, three part PUTs, complete, HEAD), every kind of fault at
+    40 %: the file lands whole, byte for byte; a small file (one PUT) too."""
+    import os
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    big, small = os.urandom(12 * 1024 * 1024 + 7), os.urandom(300_000)
+    upstream = int(seaweedfs_server.endpoint.rsplit(":", 1)[1])
+    with FaultProxy(upstream, rate=0.4, delay=0.05, methods=("POST", "PUT", "HEAD"), seed=4) as proxy:
+        repo = _s3_repository(proxy, seaweedfs_server, bucket_name)
+        assert _write_and_read(repo, "big.bin", big) == big
+        assert _write_and_read(repo, "small.bin", small) == small
+        assert sum(proxy.counts[f"POST {f}"] for f in ("503", "500", "reset", "cut")) > 0
+        assert sum(proxy.counts[f"PUT {f}"] for f in ("503", "500", "reset", "cut")) > 0
+
+
+def test_a_cut_answer_to_the_multipart_create_or_complete_is_retried(seaweedfs_server, bucket_name):
+    """object_store does not retry a POST whose answer body was cut (measured: the upload failed).
+    A cut create starts again with a new writer; a cut completion is recognised by the object
+    standing there with the size written, and counted as a retry."""
+    import os
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    data = os.urandom(11 * 1024 * 1024)
+    upstream = int(seaweedfs_server.endpoint.rsplit(":", 1)[1])
+    for after, name in ((0, "create.bin"), (1, "complete.bin")):  # the first POST creates, the second completes
+        before = RETRIES["POST"]
+        with FaultProxy(upstream, rate=1.0, faults=("cut",), methods=("POST",), max_faults=1, after=after) as proxy:
+            repo = _s3_repository(proxy, seaweedfs_server, bucket_name)
+            assert _write_and_read(repo, name, data) == data
+            assert proxy.counts["POST cut"] == 1
+        assert RETRIES["POST"] == before + 1, name
+
+
+def test_a_lasting_failure_leaves_no_file(seaweedfs_server, bucket_name, monkeypatch):
+    """Every part PUT refused: the write fails with a storage error naming the file, and no object
+    appears under its name (the upload is aborted)."""
+    import os
+
+    import pytest
+
+    from backup_pipeline.errors import StorageError
+    from backup_pipeline.store import retry as retry_module
+
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    upstream = int(seaweedfs_server.endpoint.rsplit(":", 1)[1])
+    monkeypatch.setattr(retry_module, "DEFAULT", retry_module.RetryPolicy(attempts=2, first_pause=0.01, max_pause=0.01))
+    with FaultProxy(upstream, rate=1.0, faults=("500",), methods=("PUT",)) as proxy:
+        repo = _s3_repository(proxy, seaweedfs_server, bucket_name)
+        with pytest.raises(StorageError, match="failed.bin"):
+            _write_and_read(repo, "failed.bin", os.urandom(7 * 1024 * 1024))
+        assert proxy.counts["PUT 500"] >= 2
+    listed = seaweedfs_server.boto_client().list_objects_v2(Bucket=bucket_name, Prefix="backups/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == []
+
+
+def test_the_boto3_paths_are_retried_too(moto_server, bucket_name):
+    """Keys object_store cannot name (an empty path segment) and raw-prefix listings go through
+    boto3, with botocore's own retries off: our layer retries them (GET with its body, PUT, DELETE,
+    each LIST page resumed after its last key), at 50 % faults of every kind."""
+    from backup_pipeline.store.base import RawObject
+
+    client = moto_server.boto_client()
+    client.create_bucket(Bucket=bucket_name)
+    for i in range(25):
+        client.put_object(Bucket=bucket_name, Key=f"db/resource=r/data/id=k{i:03d}", Body=b"", Metadata={"n": str(i)})
+    upstream = int(moto_server.endpoint.rsplit(":", 1)[1])
+    with FaultProxy(upstream, rate=0.5, delay=0.05, seed=9) as proxy:
+        store = open_store(_through(proxy, moto_server, bucket_name, "db"))
+        import backup_pipeline.store.s3 as s3_module
+
+        page, s3_module.LIST_PAGE = s3_module.LIST_PAGE, 4  # several LIST pages
+        try:
+            listed = [o.key for o in store.list_prefix("resource=r/data/id=k01")]
+        finally:
+            s3_module.LIST_PAGE = page
+        assert listed == [f"resource=r/data/id=k{i:03d}" for i in range(10, 20)]
+        awkward = "resource=r/data//id=odd"
+        store.put(RawObject(key=awkward, metadata={"a": "1"}, content_type=None, body=b"payload"))
+        assert store.get(awkward).body == b"payload"
+        store.delete(awkward)
+        store.close()
+        injected = sum(v for k, v in proxy.counts.items() if " " not in k)
+    assert injected >= 3
+    assert client.list_objects_v2(Bucket=bucket_name, Prefix="db/resource=r/data//").get("KeyCount", 0) == 0
