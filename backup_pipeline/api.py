@@ -97,13 +97,15 @@ class Backups:
 
     def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
-                verify: bool = False) -> RestoreReport:
+                verify: bool = False, accept_empty_metadata_loss: bool = False) -> RestoreReport:
         """Restore the state at `backup_id` into `target`; `verify` reads every written object back
-        from the target and compares it with the backup before the target is marked whole."""
+        from the target and compares it with the backup before the target is marked whole. A
+        target that drops empty metadata values is refused unless `accept_empty_metadata_loss`."""
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
             return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
-                              progress=progress, lock=self.lock, verify=verify).run()
+                              progress=progress, lock=self.lock, verify=verify,
+                              accept_empty_metadata_loss=accept_empty_metadata_loss).run()
         finally:
             if isinstance(target, str):
                 target_store.close()

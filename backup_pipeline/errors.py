@@ -55,6 +55,11 @@ class KeyArgumentError(UsageError):
     """Bad key arguments: no or both of passphrase/raw_key, wrong raw key length, bad chunk size."""
 
 
+class MetadataLossRefused(UsageError):
+    """A restore target that drops empty metadata values would lose fields of the backup; names
+    them, and the flag that accepts the loss."""
+
+
 class EncryptionKeyNeeded(UsageError):
     """An encrypted repository's content was asked for without its passphrase or key."""
 

@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--verify", action="store_true",
                    help="read every restored object back from the target and compare it with the backup "
                    "(metadata, content type, body) before marking the target whole; exit 4 naming what differs")
+    p.add_argument("--accept-empty-metadata-loss", action="store_true",
+                   help="restore into a target that drops empty metadata values (SeaweedFS), losing the "
+                   "backup's \"\" and [] fields; without it such a target is refused before anything is written")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -31,7 +34,8 @@ def run(args) -> int:
     retries_before = retry_count()
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
         report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
-                           dry_run=args.dry_run, progress=bar, verify=args.verify)
+                           dry_run=args.dry_run, progress=bar, verify=args.verify,
+                           accept_empty_metadata_loss=args.accept_empty_metadata_loss)
     retries = retry_count() - retries_before  # storage requests sent again after a passing failure
     if args.json:
         emit_json({**report.as_json(), "retries": retries})
@@ -43,4 +47,7 @@ def run(args) -> int:
                   f"deleted {p.deleted:,}; kept {p.kept_existing:,}" + (f"; read back {p.verified:,}" if args.verify else ""))
         if retries:
             print(f"  {retries} storage request(s) retried")
+        lost = sum(p.empty_values_lost for p in report.resources.values())
+        if lost:
+            print(f"  {lost} empty metadata value(s) dropped by the target, as accepted")
     return 0

@@ -61,6 +61,7 @@ class RestoreConfig(dg.Config):
     mode: str = "safe"  # safe | replace | merge | skip
     dry_run: bool = False
     verify: bool = False  # read every restored object back and compare it with the backup
+    accept_empty_metadata_loss: bool = False  # restore into a target that drops "" and [] values
 
 
 @dg.op(description="Restore the state at a backup into a target database (chain replayed, partitions, "
@@ -68,7 +69,8 @@ class RestoreConfig(dg.Config):
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     with Backups(None, backup_repo.settings()) as b:
         report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode,
-                           dry_run=config.dry_run, verify=config.verify)
+                           dry_run=config.dry_run, verify=config.verify,
+                           accept_empty_metadata_loss=config.accept_empty_metadata_loss)
     for name, r in report.resources.items():
         context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import orjson
 
-from ..errors import ConflictError, IntegrityError, NotFound, UsageError
+from ..errors import ConflictError, IntegrityError, MetadataLossRefused, NotFound, UsageError
 from ..format import ResourceSchema, partition_reference_key
 from ..repository import Repository
 from ..repository.files import read_records
@@ -25,7 +25,7 @@ from ..repository.manifest import Manifest
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from ..format.keys import DATABASE_JSON_KEY
-from . import restore_marker
+from . import restore_marker, target_probe
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
 from .verify import committed_manifest
@@ -42,6 +42,7 @@ class ResourcePlan:
     partition_refs: int = 0
     stale_refs_deleted: int = 0
     verified: int = 0  # restore --verify: objects read back from the target and found equal
+    empty_values_lost: int = 0  # accepted: empty metadata values the target dropped (read back)
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -104,9 +105,10 @@ READ_BACK_BATCH = 256
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what stores report for an object written without one
 
 
-def object_differences(want: RawObject, got: RawObject | None) -> list[str]:
+def object_differences(want: RawObject, got: RawObject | None, empty_may_drop: bool = False) -> list[str]:
     """What differs between an object as the backup holds it and as read back (empty: equal).
-    Metadata keys compare case-insensitively: S3 lower-cases them."""
+    Metadata keys compare case-insensitively: S3 lower-cases them. `empty_may_drop`: an empty
+    value missing is an accepted loss, not a difference."""
     if got is None:
         return ["missing from the target"]
     out = []
@@ -114,7 +116,8 @@ def object_differences(want: RawObject, got: RawObject | None) -> list[str]:
     read = {k.lower(): v for k, v in got.metadata.items()}
     for k in sorted(wanted.keys() | read.keys()):
         if k not in read:
-            out.append(f"metadata {k!r} lost ({wanted[k]!r} was written)")
+            if not (empty_may_drop and wanted[k] == ""):
+                out.append(f"metadata {k!r} lost ({wanted[k]!r} was written)")
         elif k not in wanted:
             out.append(f"metadata {k!r} appeared ({read[k]!r})")
         elif wanted[k] != read[k]:
@@ -157,7 +160,7 @@ def _definition_hash(entry: dict) -> str | None:
 class RestoreRun:
     def __init__(self, repo: Repository, backup_id: str, target: Store, *, resources: list[str] | None = None,
                  mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
-                 lock: LockOptions | None = None, verify: bool = False):
+                 lock: LockOptions | None = None, verify: bool = False, accept_empty_metadata_loss: bool = False):
         if mode not in MODES:
             raise UsageError(f"unknown restore mode {mode!r}; choose one of {', '.join(MODES)}")
         self.repo, self.backup_id, self.target = repo, backup_id, target
@@ -165,6 +168,8 @@ class RestoreRun:
         self.progress = progress or Progress()
         self.lock = lock
         self.verify = verify and not dry_run
+        self.accept_empty_metadata_loss = accept_empty_metadata_loss
+        self._drops_empty = False  # the target was probed and drops empty metadata values
         self._kept: dict[str, set[str]] = {}  # skip mode: keys the target held and kept, per resource
 
     def run(self) -> RestoreReport:
@@ -202,13 +207,15 @@ class RestoreRun:
                         "or skip (keep existing ids)"
                     )
         if not self.dry_run:
+            self._probe_target(manifest, chosen)
             restore_marker.write(self.target, self.backup_id, self.mode, chosen, iso_ms(datetime.now(timezone.utc)))
         for name in chosen:
             report.resources[name] = self._restore_resource(manifest, name)
         if self.verify:  # before the target is marked whole: a difference leaves it unfinished
             differences: list[str] = []
             for name in chosen:
-                report.resources[name].verified, found = self._read_back(manifest, name)
+                plan = report.resources[name]
+                plan.verified, plan.empty_values_lost, found = self._read_back(manifest, name)
                 differences += found
             if differences:
                 shown = "\n  ".join(differences[:20]) + (f"\n  ... and {len(differences) - 20} more"
@@ -227,6 +234,27 @@ class RestoreRun:
             self.target.put(RawObject(key=DATABASE_JSON_KEY, metadata={}, content_type="application/json", body=body))
             restore_marker.clear(self.target)  # the last write: the target is whole
         return report
+
+    def _probe_target(self, manifest: Manifest, chosen: list[str]) -> None:
+        """Before anything is written: a target that drops empty metadata values (SeaweedFS)
+        would lose every "" and [] field of the backup. Refuse, naming them, unless accepted."""
+        self._drops_empty = target_probe.drops_empty_metadata(self.target)
+        if not self._drops_empty or self.accept_empty_metadata_loss:
+            return
+        losses: list[str] = []
+        for name in chosen:
+            schema = ResourceSchema.from_database_json(name, manifest.database)
+            for obj in self._written(manifest, name):
+                for k in target_probe.empty_values(obj):
+                    field_name = schema.key_to_attribute.get(k) or schema.key_to_plugin_attribute.get(k) or k
+                    losses.append(f"{name} {id_from_key(obj.key)}: {field_name}")
+        if losses:
+            shown = "\n  ".join(losses[:20]) + (f"\n  ... and {len(losses) - 20} more" if len(losses) > 20 else "")
+            raise MetadataLossRefused(
+                f"target {self.target.url} drops empty metadata values (probed before writing): restoring backup "
+                f"{self.backup_id} there would lose {len(losses)} empty field value(s) (\"\" or []), which s3db.js would "
+                f"then read as missing:\n  {shown}\nrestore into another server or a folder, or pass "
+                "--accept-empty-metadata-loss to restore without them (nothing was written)")
 
     def _restore_resource(self, manifest: Manifest, name: str) -> ResourcePlan:
         """Streams the resource's chain into the target. Memory holds the keys of the chain's
@@ -324,20 +352,23 @@ class RestoreRun:
                 if not raw.get("deleted") and key not in kept:
                     yield raw_from_json(raw)
 
-    def _read_back(self, manifest: Manifest, name: str) -> tuple[int, list[str]]:
+    def _read_back(self, manifest: Manifest, name: str) -> tuple[int, int, list[str]]:
         """restore --verify (restic's): every object written is read back from the target and
         compared with the backup: user metadata, content type, body. Returns how many were
-        equal, and what differs in the others (object and field), e.g. a server that drops
-        empty metadata values."""
+        equal, how many empty values the target dropped (an accepted loss), and what differs in
+        the others (object and field)."""
         self.progress.start(f"verify {name}", None)
         differences: list[str] = []
-        count = 0
+        count = lost_empty = 0
         batch: list[RawObject] = []
 
         def compare() -> None:
-            nonlocal count
+            nonlocal count, lost_empty
             for want, got in zip(batch, self._fetch_back(batch)):
-                found = object_differences(want, got)
+                found = object_differences(want, got, empty_may_drop=self._drops_empty)
+                if self._drops_empty and got is not None:
+                    lost = {k.lower() for k in target_probe.empty_values(want)} - {k.lower() for k in got.metadata}
+                    lost_empty += len(lost)
                 if found:
                     differences.append(f"{want.key}: {'; '.join(found)}")
                 else:
@@ -351,7 +382,7 @@ class RestoreRun:
                 compare()
         compare()
         self.progress.finish(f"verify {name}")
-        return count, differences
+        return count, lost_empty, differences
 
     def _fetch_back(self, batch: list[RawObject]) -> list[RawObject | None]:
         try:

@@ -24,7 +24,6 @@ from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFoun
 from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from .concurrency import ordered_window
-from . import retry as retry_module
 from .retry import retry, retry_async, retry_pause
 from .connection import ConnectionInfo
 from ..format.keys import DATABASE_JSON_KEY, check_resource_name, data_prefix
@@ -86,7 +85,8 @@ class S3Store:
             region=info.region,
             virtual_hosted_style_request=not info.force_path_style if info.endpoint else True,
             client_options={"allow_http": True, "timeout": "120s", "connect_timeout": "10s"},
-            retry_config=retry_module.DEFAULT.object_store_config(),
+            # every request of the store goes through store/retry.py: one layer, each retry counted
+            retry_config={"max_retries": 0},
             **kwargs,
         )
         self._loop: _LoopThread | None = None

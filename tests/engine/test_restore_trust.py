@@ -12,7 +12,7 @@ import pytest
 
 from backup_pipeline import Backups
 from backup_pipeline.engine import restore_marker
-from backup_pipeline.errors import BackupPipelineError, IntegrityError
+from backup_pipeline.errors import BackupPipelineError, IntegrityError, MetadataLossRefused
 from backup_pipeline.store import open_store
 from s3db_fixtures import copy_fs_db
 
@@ -128,16 +128,49 @@ def test_verify_reads_every_object_back(tmp_path):
     assert all(p.verified == p.written for p in report.resources.values())
 
 
-def test_verify_names_what_a_server_dropped(seaweedfs_server, bucket_name, tmp_path):
-    """SeaweedFS drops x-amz-meta-* values that are empty: a restore there loses them; --verify
-    reads every object back, names each lost field and leaves the target marked unfinished."""
+def test_a_target_that_drops_empty_metadata_is_refused_before_writing(seaweedfs_server, bucket_name, tmp_path):
+    """SeaweedFS drops x-amz-meta-* values that are empty, and s3db.js writes "" and [] as empty
+    values: a probe finds it before anything is written, and the restore refuses naming the 7
+    fields of the fixture it would lose (exit 2). Accepted with the flag, the restore runs and
+    --verify counts the 7 dropped values instead of failing on them."""
     seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
     src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
     m = Backups(f"file://{src}", repo).backup("full")
     target = seaweedfs_server.connection_string(bucket_name, "db")
-    with pytest.raises(IntegrityError, match=r"restore --verify: 5 of 27 objects read back from .* differ") as err:
-        Backups(None, repo).restore(m.id, target, verify=True)
-    assert str(err.value).count("lost ('' was written)") == 7 and "stays marked unfinished" in str(err.value)
+    with pytest.raises(MetadataLossRefused, match=r"drops empty metadata values .* would lose 7 empty field") as err:
+        Backups(None, repo).restore(m.id, target)
+    assert err.value.exit_code == 2 and "--accept-empty-metadata-loss" in str(err.value)
+    assert len([line for line in str(err.value).splitlines() if line.startswith("  ")]) == 7
+    listed = seaweedfs_server.boto_client().list_objects_v2(Bucket=bucket_name, Prefix="db/")
+    assert listed.get("KeyCount", 0) == 0  # nothing written, the probe removed
+    report = Backups(None, repo).restore(m.id, target, verify=True, accept_empty_metadata_loss=True)
+    assert sum(p.empty_values_lost for p in report.resources.values()) == 7
+    assert sum(p.verified for p in report.resources.values()) == 27
     store = open_store(target)
-    assert restore_marker.read(store) is not None
+    assert restore_marker.read(store) is None
     store.close()
+
+
+def test_the_cli_names_the_fields_a_target_would_drop(seaweedfs_server, bucket_name, tmp_path):
+    seaweedfs_server.boto_client().create_bucket(Bucket=bucket_name)
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    m = Backups(f"file://{src}", repo).backup("full")
+    target = seaweedfs_server.connection_string(bucket_name, "db")
+    proc = subprocess.run([*CLI, "restore", m.id, "--repo", repo, "--target", target],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "would lose 7 empty field value(s)" in proc.stderr
+    proc = subprocess.run([*CLI, "restore", m.id, "--repo", repo, "--target", target, "--verify",
+                           "--accept-empty-metadata-loss"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "7 empty metadata value(s) dropped by the target, as accepted" in proc.stdout
+
+
+def test_a_target_that_keeps_empty_metadata_is_not_refused(moto_server, bucket_name, tmp_path):
+    """moto keeps empty values: the probe passes, the restore writes them, --verify finds none lost."""
+    moto_server.boto_client().create_bucket(Bucket=bucket_name)
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    m = Backups(f"file://{src}", repo).backup("full")
+    report = Backups(None, repo).restore(m.id, moto_server.connection_string(bucket_name, "db"), verify=True)
+    assert sum(p.empty_values_lost for p in report.resources.values()) == 0
+    assert sum(p.verified for p in report.resources.values()) == 27
