@@ -15,11 +15,14 @@ import os
 
 import dagster as dg
 
-from .defs.assets import build_manifest_asset, build_resource_asset
-from .defs.checks import build_resource_checks
+from .defs.assets import build_backup_assets
 from .defs.jobs import backup_job, backup_schedule, restore_job, retention_job, retention_sensor
 from .defs.embedded import default_repo, default_source
 from .defs.resources import BackupRepository, Retention, S3dbSource
+
+
+def _kind(connection: str) -> str:
+    return "file" if connection.startswith("file://") or "://" not in connection else "s3"
 
 
 def _env(name: str) -> dg.EnvVar | None:
@@ -32,9 +35,13 @@ def build_definitions(source: str | None = None, repos: list[str] | None = None,
     s3db = S3dbSource(connection=source, passphrase=_env("S3DB_PASSPHRASE"))
     backup_repo = BackupRepository(repos=repos, repo_passphrase=_env("BACKUP_REPO_PASSPHRASE"), **repo_options)
     resources = s3db.open().list_resources()
+    assets = build_backup_assets(resources, parquet=backup_repo.parquet, source_kind=_kind(source),
+                                 repo_kind="s3" if all(r.startswith("s3://") for r in repos) else "file")
     return dg.Definitions(
-        assets=[build_resource_asset(r) for r in resources] + [build_manifest_asset(resources)],
-        asset_checks=[build_resource_checks(r) for r in resources],
+        assets=[assets],
+        # a partition is one step (every resource and the commit): running it in the run's own
+        # process saves a process start and a Dagster import; see README "Dagster" for larger setups
+        executor=dg.in_process_executor,
         jobs=[backup_job, retention_job, restore_job],
         schedules=[backup_schedule],
         sensors=[retention_sensor],

@@ -1,21 +1,44 @@
-"""Asset checks on each day's backup file, blocking: a backup whose file fails them is never
-committed (the manifest asset downstream does not run). The rules are the engine's record
-checks (engine/checks.py), the same `verify` runs; the counts come from DuckDB querying the
-file in place, or from reading it in Python where DuckDB cannot (encrypted, brotli)."""
+"""The asset checks of a day's backup, evaluated inside the backup step before it commits (so
+a file that fails them is never committed), and again on a re-run of a committed partition.
+
+Per resource file: the engine's record checks (engine/checks.py, the same `verify` runs), with
+counts from DuckDB querying the file in place, or from reading it in Python where DuckDB cannot
+(encrypted, brotli); its sha256; the Parquet mirror's, only where the mirror is on. On the
+manifest: `backup_verifies`, the whole backup and its chain as `backup-pipeline verify` checks it.
+"""
 
 
 import hashlib
-from datetime import date
 
 import dagster as dg
 
 from ..engine.checks import CHECKS, RecordScan, record_checks, scan_records
-from ..engine.staged import StagedBackup
+from ..engine.verify import verify_backup
+from ..errors import BackupPipelineError
 from ..query.duckdb_views import connect, file_url
 from ..repository.files import read_records
 from ..repository.manifest import ParquetMirror, ResourceEntry
-from .assets import daily, resource_asset_key
-from .resources import BackupRepository, S3dbSource
+
+PARQUET_CHECK = "parquet_mirror_matches"
+MANIFEST_CHECK = "backup_verifies"
+
+
+def resource_check_names(parquet: bool) -> dict[str, str]:
+    """The checks each resource asset has: the mirror's only when mirrors are written."""
+    return {name: desc for name, desc in CHECKS.items() if parquet or name != PARQUET_CHECK}
+
+
+# Not partitioned (Dagster's partitioned checks are a preview that warns on every load): each
+# evaluation belongs to the materialization of the day it ran for, whose backup id it names.
+def check_specs(asset_key: dg.AssetKey, parquet: bool) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=desc)
+            for name, desc in resource_check_names(parquet).items()]
+
+
+def manifest_check_spec(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(MANIFEST_CHECK, asset=asset_key, blocking=True,
+                             description="every file of the backup and of its chain has its recorded sha256, size "
+                                         "and lines, the chain is complete, and the record checks pass")
 
 
 def duckdb_can_read(repo, entry: ResourceEntry) -> bool:
@@ -59,51 +82,51 @@ def _sha256(repo, backup_id: str, name: str) -> str:
     return h.hexdigest()
 
 
-def build_resource_checks(resource: str) -> dg.AssetChecksDefinition:
-    key = resource_asset_key(resource)
-    specs = [dg.AssetCheckSpec(name, asset=key, blocking=True, description=desc, partitions_def=daily)
-             for name, desc in CHECKS.items()]
-
-    @dg.multi_asset_check(specs=specs, name=f"check_{resource}_backup_file", can_subset=True)
-    def _checks(context: dg.AssetCheckExecutionContext, s3db: S3dbSource, backup_repo: BackupRepository):
-        repo = backup_repo.open()
-        staged = StagedBackup.existing_for_day(s3db.open(), repo, date.fromisoformat(context.partition_key))
-        entry = staged.stage_info(resource) if staged else None
-        if entry is None:
-            for name in CHECKS:
-                yield dg.AssetCheckResult(check_name=name, asset_key=key, passed=False,
-                                          metadata={"reason": f"{resource} has not been backed up for {context.partition_key}"})
-            return
-        bid = staged.backup_id
-        where = repo.describe(bid, entry.data.file)
-        common = {"file": dg.MetadataValue.path(where), "backup_id": bid,
-                  "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
-        try:
-            scan = _scan(repo, bid, entry)
-        except Exception as exc:  # noqa: BLE001 - a file that cannot be read fails the checks, saying why
-            context.log.error(f"{where}: cannot be read: {exc}")
-            scan = RecordScan(lines=-1, null_ids=-1, duplicate_ids=-1, tombstones=-1)
-            common["error"] = str(exc)[:500]
-        for outcome in record_checks(where, entry, scan):
-            yield dg.AssetCheckResult(check_name=outcome.name, asset_key=key, passed=outcome.passed,
-                                      description=outcome.detail, metadata={**common, **outcome.values})
-        digest = _sha256(repo, bid, entry.data.file)
-        yield dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=key, passed=digest == entry.data.sha256,
-                                  metadata={**common, "sha256": digest, "recorded": entry.data.sha256})
+def resource_checks(repo, backup_id: str, resource: str, entry: ResourceEntry, asset_key: dg.AssetKey,
+                    parquet: bool, log) -> list[dg.AssetCheckResult]:
+    """The check results of one resource's file in one backup."""
+    where = repo.describe(backup_id, entry.data.file)
+    common = {"file": dg.MetadataValue.path(where), "backup_id": backup_id,
+              "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
+    try:
+        scan = _scan(repo, backup_id, entry)
+    except Exception as exc:  # noqa: BLE001 - a file that cannot be read fails the checks, saying why
+        log.error(f"{where}: cannot be read: {exc}")
+        scan = RecordScan(lines=-1, null_ids=-1, duplicate_ids=-1, tombstones=-1)
+        common["error"] = str(exc)[:500]
+    out = [dg.AssetCheckResult(check_name=o.name, asset_key=asset_key, passed=o.passed, description=o.detail,
+                               metadata={**common, **o.values})
+           for o in record_checks(where, entry, scan)]
+    digest = _sha256(repo, backup_id, entry.data.file)
+    out.append(dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=asset_key,
+                                   passed=digest == entry.data.sha256,
+                                   metadata={**common, "sha256": digest, "recorded": entry.data.sha256}))
+    if parquet:
         mirror = entry.parquet
-        expected_lines = entry.records + entry.tombstones
-        if mirror:
-            try:
-                mirror_digest = _sha256(repo, bid, mirror.file)
-                rows = _parquet_rows(repo, bid, mirror) if not repo.encryption.enabled else mirror.rows
-            except Exception as exc:  # noqa: BLE001
-                mirror_digest, rows = f"unreadable: {exc}"[:200], -1
-            yield dg.AssetCheckResult(
-                check_name="parquet_mirror_matches", asset_key=key,
-                passed=mirror_digest == mirror.sha256 and rows == mirror.rows == expected_lines,
-                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror.rows, "sha256": mirror_digest})
+        if mirror is None:
+            out.append(dg.AssetCheckResult(check_name=PARQUET_CHECK, asset_key=asset_key, passed=False,
+                                           description=f"{resource}: no Parquet mirror was written, though "
+                                                       "BackupRepository.parquet is on", metadata=common))
         else:
-            yield dg.AssetCheckResult(check_name="parquet_mirror_matches", asset_key=key, passed=True,
-                                      metadata={**common, "parquet": "not written (BackupRepository.parquet is off)"})
+            try:
+                mirror_digest = _sha256(repo, backup_id, mirror.file)
+                rows = _parquet_rows(repo, backup_id, mirror) if not repo.encryption.enabled else mirror.rows
+            except Exception as exc:  # noqa: BLE001
+                mirror_digest, rows = f"unreadable: {exc}"[:200], None
+            expected = entry.records + entry.tombstones
+            out.append(dg.AssetCheckResult(
+                check_name=PARQUET_CHECK, asset_key=asset_key,
+                passed=mirror_digest == mirror.sha256 and rows == mirror.rows == expected,
+                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror.rows, "sha256": mirror_digest}))
+    return out
 
-    return _checks
+
+def manifest_check(repo, backup_id: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    try:
+        report = verify_backup(repo, backup_id)
+    except BackupPipelineError as exc:
+        return dg.AssetCheckResult(check_name=MANIFEST_CHECK, asset_key=asset_key, passed=False,
+                                   description=str(exc)[:2000], metadata={"backup_id": backup_id})
+    return dg.AssetCheckResult(check_name=MANIFEST_CHECK, asset_key=asset_key, passed=True, metadata={
+        "backup_id": backup_id, "chain": " -> ".join(report.chain),
+        "files": dg.MetadataValue.int(report.files), "bytes": dg.MetadataValue.int(report.bytes)})

@@ -34,23 +34,23 @@ def run_demo(directory: str | Path = DEFAULT_DEMO_DIR) -> int:
     defs = build_definitions(source=conn, repos=[repo])
     day = daily.get_last_partition_key()
     print(f"demo database: {conn}\nbackup repository: {repo}\nrunning s3db_backup_job for partition {day} ...")
-    done = [m for m in Backups(None, repo).list() if m.state == "complete" and m.id.split("-", 1)[1].startswith(day)]
-    if done:
-        print(f"the backup of {day} is already committed: {done[0].id} ({repo}/{done[0].id}); "
-              "a committed backup is never rewritten")
-    else:
-        with dg.DagsterInstance.get() as instance:
-            result = defs.get_job_def("s3db_backup_job").execute_in_process(
-                partition_key=day, instance=instance, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        if not result.success:
-            print(f"the run failed (run id {result.run_id}); see it in the UI below", file=sys.stderr)
-            return 1
-        manifest = next(m for m in Backups(None, repo).list() if m.id.split("-", 1)[1].startswith(day))
-        print(f"backup {manifest.id} ({manifest.type}) committed: {manifest.records:,} records, "
-              f"{human_bytes(manifest.bytes)}; {sum(c.passed for c in checks)}/{len(checks)} DuckDB checks passed")
-        print(f"backup folder: {repo}/{manifest.id}")
+    with dg.DagsterInstance.get() as instance:
+        # a partition already committed runs again as a no-op that reports it (and re-runs its checks)
+        result = defs.resolve_job_def("s3db_backup_job").execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    if not result.success:
+        print(f"the run failed (run id {result.run_id}); see it in the UI below", file=sys.stderr)
+        return 1
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    manifest_md = next(e.step_materialization_data.materialization.metadata
+                       for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "backup_manifest")
+    bid = manifest_md["backup_id"].value
+    manifest = next(m for m in Backups(None, repo).list() if m.id == bid)
+    state = "was already committed (nothing written)" if manifest_md["already_committed"].value else "committed"
+    print(f"backup {bid} ({manifest.type}) {state}: {manifest.records:,} records, {human_bytes(manifest.bytes)}; "
+          f"{sum(c.passed for c in checks)}/{len(checks)} checks passed")
+    print(f"backup folder: {repo}/{bid}")
     print("open the UI (the run, the assets and their checks are there):")
     print(f"  DAGSTER_HOME={home} S3DB_SOURCE={conn} BACKUP_REPO={repo} \\")
     print("    .venv/bin/dagster dev -w dagster_workspace.yaml   # then http://127.0.0.1:3000")

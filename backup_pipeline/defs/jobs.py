@@ -2,6 +2,7 @@
 sensor on each committed manifest, and restore with config."""
 
 
+from enum import Enum
 from typing import Optional
 
 import dagster as dg
@@ -54,11 +55,18 @@ def retention_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventL
                         tags={"backup_pipeline/manifest_partition": asset_event.dagster_event.partition or ""})
 
 
+class RestoreMode(str, Enum):
+    safe = "safe"  # refuse a resource that already holds records
+    replace = "replace"  # delete them first
+    merge = "merge"  # overwrite same ids, keep others
+    skip = "skip"  # keep existing ids
+
+
 class RestoreConfig(dg.Config):
     backup_id: str
     target: str  # s3db.js connection string of the target database
     resources: Optional[list[str]] = None
-    mode: str = "safe"  # safe | replace | merge | skip
+    mode: RestoreMode = RestoreMode.safe  # a dropdown in the launchpad: anything else is refused at launch
     dry_run: bool = False
     verify: bool = False  # read every restored object back and compare it with the backup
     accept_empty_metadata_loss: bool = False  # restore into a target that drops "" and [] values
@@ -68,13 +76,13 @@ class RestoreConfig(dg.Config):
                    "sequences, s3db.json merged).")
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     with Backups(None, backup_repo.settings()) as b:
-        report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode,
+        report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode.value,
                            dry_run=config.dry_run, verify=config.verify,
                            accept_empty_metadata_loss=config.accept_empty_metadata_loss)
     for name, r in report.resources.items():
         context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={
-        "backup_id": config.backup_id, "target": report.target, "mode": config.mode, "dry_run": config.dry_run,
+        "backup_id": config.backup_id, "target": report.target, "mode": config.mode.value, "dry_run": config.dry_run,
         "chain": " -> ".join(report.chain),
         "written": dg.MetadataValue.int(sum(r.written for r in report.resources.values())),
         "deleted": dg.MetadataValue.int(sum(r.deleted for r in report.resources.values())),

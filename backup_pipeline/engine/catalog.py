@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import NotFound
 from ..repository import Repository
 from ..repository.files import read_json
-from ..repository.manifest import FAILURE, Failure, Manifest
+from ..repository.manifest import FAILURE, PLAN, Failure, Manifest, Plan
 
 
 @dataclass
@@ -25,6 +25,7 @@ class BackupInfo:
     resources: list[str] | None = None
     selective: bool | None = None
     error: str | None = None
+    last_activity: str | None = None  # unfinished backups: when their files last changed
 
     def as_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -43,6 +44,11 @@ def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
     if not names and backup_id not in repo.backup_ids():
         raise NotFound(f"backup {backup_id} not found in {repo.url}")
     info = BackupInfo(id=backup_id, state="incomplete", type=backup_id.split("-", 1)[0])
+    if PLAN in names:  # a staged (Dagster) backup: its plan says what it is
+        plan = Plan.load(read_json(repo, backup_id, PLAN), repo.describe(backup_id, PLAN))
+        info.type, info.parent, info.started_at = plan.type, plan.parent, plan.started_at
+    last = repo.last_modified(backup_id)
+    info.last_activity = last.isoformat() if last else None
     if FAILURE in names:
         failure = Failure.load(read_json(repo, backup_id, FAILURE), repo.describe(backup_id, FAILURE))
         info.state, info.error = "failed", failure.error

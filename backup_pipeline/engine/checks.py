@@ -18,7 +18,8 @@ CHECKS = {
     "line_count_matches_manifest": "lines in the file = records + tombstones recorded when it was written",
     "ids_unique_and_not_null": "every line has an id, and no id appears twice",
     "sha256_matches_manifest": "sha256 of the stored file = the one recorded when it was written",
-    "tombstones_only_in_incrementals": "a full backup (or a resource's snapshot) holds no tombstone lines",
+    "tombstones_only_in_incrementals": "a full backup (or a resource's snapshot) holds no tombstone lines; an "
+                                       "incremental holds the number of tombstones recorded",
     "parquet_mirror_matches": "the Parquet mirror (when written) has the recorded sha256 and one row per line",
 }
 EXAMPLES = 5  # offending lines named per check
@@ -97,10 +98,14 @@ def record_checks(where: str, entry: ResourceEntry, scan: RecordScan) -> list[Ch
         f"{where}: " + ("; ".join(problems) if problems else f"{scan.lines} ids, unique and not null"),
         {"null_ids": scan.null_ids, "duplicate_ids": scan.duplicate_ids}))
     bad_tombstones = snapshot and scan.tombstones > 0
+    # an incremental may hold tombstones: there, its count is checked against the manifest
+    miscounted = scan.tombstones != entry.tombstones
     out.append(CheckOutcome(
-        "tombstones_only_in_incrementals", not bad_tombstones,
+        "tombstones_only_in_incrementals", not bad_tombstones and not miscounted,
         f"{where}: " + (f"{scan.tombstones} tombstone(s) in a full snapshot"
                         + (f" ({_lines(scan.tombstone_lines)})" if scan.tombstone_lines else "")
-                        if bad_tombstones else f"{scan.tombstones} tombstone(s) in {'a full snapshot' if snapshot else 'an incremental'}"),
-        {"tombstones": scan.tombstones, "snapshot": snapshot}))
+                        if bad_tombstones else
+                        f"{scan.tombstones} tombstone(s) in {'a full snapshot' if snapshot else 'an incremental'}"
+                        + (f"; the manifest records {entry.tombstones}" if miscounted else "")),
+        {"tombstones": scan.tombstones, "recorded_tombstones": entry.tombstones, "snapshot": snapshot}))
     return out

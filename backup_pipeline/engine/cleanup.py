@@ -50,8 +50,9 @@ def catalog_entries(repo: Repository, now: datetime | None = None) -> list[Backu
     """Every backup of the repository as a retention entry.
 
     Complete backups take startedAt and chain from their manifest. Incomplete and failed ones
-    have no manifest: their start comes from the id; if the id carries none, `now` is used, so
-    such a backup always counts as within grace and is never removed on a guess.
+    have no manifest: their age is their last activity (the newest change to their files); with
+    no file to date them, `now`, so such a backup is never removed on a guess. A staged one's
+    parent comes from its plan, so its chain is kept with it.
     """
     now = _now(now)
     entries = []
@@ -66,8 +67,11 @@ def catalog_entries(repo: Repository, now: datetime | None = None) -> list[Backu
                 raise IntegrityError(f"backup {info.id}: its manifest has no readable startedAt ({info.started_at!r})")
         else:
             started = started or _time_from_id(info.id) or now
+        activity = _parse_iso(info.last_activity) if info.state != "complete" else None
+        if info.state != "complete" and activity is None:
+            activity = now
         entries.append(BackupEntry(id=info.id, state=info.state, type=info.type, parent=info.parent,
-                                   chain=chain, started_at=started))
+                                   chain=chain, started_at=started, last_activity=activity))
     return entries
 
 

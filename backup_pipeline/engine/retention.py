@@ -14,10 +14,12 @@ Semantics (restic's `forget` / borg's `prune`):
 - `keep_last` = N keeps the N newest complete backups. `keep_within` = D keeps every complete
   backup started at or after `now - D` (borg's reading: relative to now, not to the newest backup).
 - The newest complete backup is never removed ("newest").
-- Every kept incremental keeps its whole chain: each ancestor gets "needed by incremental <id>".
-- Incomplete and failed backups are not counted by any rule: they are removed once older than
-  `incomplete_grace` (default 24h; a backup still running longer than that would be removed too),
-  else kept ("incomplete, within grace").
+- Every kept incremental keeps its whole chain: each ancestor gets "needed by incremental <id>",
+  and so does the parent of an unfinished (staged) incremental kept within grace.
+- Incomplete and failed backups are not counted by any rule: they are removed once their last
+  activity (the newest change to their files, never their id: a backfill of an old day is new)
+  is older than `incomplete_grace` (default 24h), else kept ("incomplete, within grace"). A backup
+  being written holds its lease, and cleanup, being exclusive, does not run beside it.
 - A policy with no rule at all (every keep_* 0 and no keep_within) keeps everything, incomplete
   backups included, with reason "no policy": like restic, an empty policy never deletes.
 
@@ -74,7 +76,7 @@ def format_duration(d: timedelta) -> str:
         return f"{secs // 86400}d"
     if secs % 3600 == 0:
         return f"{secs // 3600}h"
-    if secs % 60 == 0:
+    if secs % 60 == 0 or secs >= 3600:
         return f"{secs // 60}min"
     return f"{secs}s"
 
@@ -127,6 +129,7 @@ class BackupEntry:
     parent: str | None
     chain: list[str]
     started_at: datetime  # timezone-aware
+    last_activity: datetime | None = None  # unfinished backups: when their files last changed
 
 
 @dataclass
@@ -216,8 +219,10 @@ def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
                 if e.started_at >= cutoff:
                     reasons[e.id].append(label)
         for e in entries:
-            if e.state != COMPLETE and now - e.started_at <= policy.incomplete_grace:
-                reasons[e.id].append(f"{e.state}, within grace")
+            # an unfinished backup's age is its last activity: a backfill of an old day is new
+            if e.state != COMPLETE and now - (e.last_activity or e.started_at) <= policy.incomplete_grace:
+                reasons[e.id].append(f"{e.state}, within grace" + (
+                    f" (written {format_duration(now - e.last_activity)} ago)" if e.last_activity else ""))
 
     # Chains: every kept incremental keeps its ancestors (to a fixpoint, should chains disagree).
     kept = {bid for bid, r in reasons.items() if r}
@@ -225,8 +230,8 @@ def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
     needed: dict[str, list[str]] = {}
     while todo:
         e = todo.pop(0)
-        if e.state != COMPLETE:
-            continue
+        if e.state == "failed":
+            continue  # never resumed: its parent is not needed by it
         for anc in _chain_of(e, by_id):
             if anc == e.id or anc not in by_id:
                 continue
@@ -238,7 +243,8 @@ def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
                 todo.append(by_id[anc])
     for anc, children in needed.items():
         order = sorted(children, key=lambda c: (by_id[c].started_at, c), reverse=True)
-        reasons[anc].extend(f"needed by incremental {c}" for c in order)
+        reasons[anc].extend(f"needed by {'incremental' if by_id[c].state == COMPLETE else 'unfinished incremental'} {c}"
+                            for c in order)
 
     out = []
     for e in entries:

@@ -14,6 +14,7 @@ source (a CLI run, another partition) or a cleanup waits for them, or fails with
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -63,8 +64,9 @@ def partition_lease(repo: Repository, store: Store, day: date, lock: LockOptions
 
 class StagedBackup:
     def __init__(self, store: Store, repo: Repository, plan: Plan, request: BackupRequest,
-                 lock: LockOptions | None = None):
+                 lock: LockOptions | None = None, lease_held: bool = False):
         self.store, self.repo, self.plan, self.lock = store, repo, plan, lock
+        self.lease_held = lease_held  # the caller holds the day's lease from plan to commit
         self.backup_id = plan.id
         self.day = date.fromisoformat(plan.day)
         parent = repo.read_manifest(plan.parent) if plan.parent else None
@@ -75,15 +77,19 @@ class StagedBackup:
 
     @classmethod
     def for_day(cls, store: Store, repo: Repository, day: date, policy: TypePolicy,
-                request: BackupRequest | None = None, lock: LockOptions | None = None) -> "StagedBackup":
+                request: BackupRequest | None = None, lock: LockOptions | None = None,
+                lease_held: bool = False) -> "StagedBackup":
         request = request or BackupRequest()
         source = source_identity(store)
         for kind in ("full", "incremental"):  # an existing plan for this day wins
             plan = _read_plan(repo, partition_backup_id(kind, day, source))
             if plan is not None:
-                return cls(store, repo, plan, request, lock)
-        with partition_lease(repo, store, day, lock):  # the parent is chosen under the lease
-            return cls._plan(store, repo, day, policy, request, lock)
+                return cls(store, repo, plan, request, lock, lease_held)
+        # the parent is chosen under the lease
+        with nullcontext() if lease_held else partition_lease(repo, store, day, lock):
+            staged = cls._plan(store, repo, day, policy, request, lock)
+        staged.lease_held = lease_held
+        return staged
 
     @classmethod
     def _plan(cls, store: Store, repo: Repository, day: date, policy: TypePolicy, request: BackupRequest,
@@ -130,7 +136,7 @@ class StagedBackup:
                                 "rewritten (materialize another partition, or remove it with cleanup)")
         if name not in self.resources:
             raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
-        with partition_lease(self.repo, self.store, self.day, self.lock):
+        with self._lease():
             self.run.refuse_partial_source()
             try:
                 result = self.run.backup_resource(self.backup_id, name, self.plan.database)
@@ -149,8 +155,11 @@ class StagedBackup:
                                                self.repo.describe(self.backup_id, stage_name(name)))
         return out
 
+    def _lease(self):
+        return nullcontext() if self.lease_held else partition_lease(self.repo, self.store, self.day, self.lock)
+
     def commit(self, require_all: bool = True) -> Manifest:
-        with partition_lease(self.repo, self.store, self.day, self.lock):
+        with self._lease():
             return self._commit(require_all)
 
     def _commit(self, require_all: bool) -> Manifest:

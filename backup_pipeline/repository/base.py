@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .manifest import MANIFEST as MANIFEST_NAME, Manifest  # noqa: F401 - MANIFEST_NAME re-exported
@@ -40,6 +41,10 @@ class Repository(Protocol):
     def file_size(self, backup_id: str, name: str) -> int: ...
 
     def file_names(self, backup_id: str) -> list[str]: ...
+
+    def last_modified(self, backup_id: str) -> "datetime | None":
+        """When anything in the backup's folder last changed (files being written included), or
+        None if it holds nothing: an unfinished backup's age is its last activity."""
 
     def read_manifest(self, backup_id: str) -> Manifest | None:
         """The committed manifest, or None when the backup is incomplete."""

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -129,6 +130,15 @@ class FilesystemRepository:
         d = self._dir(backup_id)
         # hidden names are files still being written (".NAME.xxxx.partial")
         return sorted(p.name for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
+
+    def last_modified(self, backup_id: str) -> datetime | None:
+        d = self._dir(backup_id)
+        try:
+            # hidden ".NAME.xxxx.partial" files too: a file being written is activity
+            stamps = [e.stat().st_mtime for e in os.scandir(d) if e.is_file()]
+        except FileNotFoundError:
+            return None
+        return datetime.fromtimestamp(max(stamps), timezone.utc) if stamps else None
 
     def read_manifest(self, backup_id: str) -> Manifest | None:
         path = self._path(backup_id, MANIFEST_NAME)

@@ -13,6 +13,7 @@ import io
 import shutil
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import BinaryIO, Iterator
 
 from ..errors import ConflictError, DestinationsFailed, NotFound, UsageError
@@ -179,6 +180,10 @@ class MultiRepository:
 
     def file_names(self, backup_id: str) -> list[str]:
         return self._holder(backup_id).file_names(backup_id)
+
+    def last_modified(self, backup_id: str) -> datetime | None:
+        stamps = [t for _r, t in self._each(lambda r: r.last_modified(backup_id)) if t is not None]
+        return max(stamps) if stamps else None
 
     def read_manifest(self, backup_id: str) -> Manifest | None:
         for _r, m in self._each(lambda r: r.read_manifest(backup_id)):

@@ -15,6 +15,7 @@ import functools
 import io
 import os
 from contextlib import contextmanager
+from datetime import datetime
 from typing import BinaryIO, Iterator
 
 import obstore
@@ -266,6 +267,14 @@ class S3Repository:
         for page in obstore.list(self._store, prefix, chunk_size=1000):
             names += [m["path"][len(prefix) + 1:] for m in page]
         return sorted(n for n in names if "/" not in n)
+
+    @translates_storage_errors
+    @_retried
+    def last_modified(self, backup_id: str) -> datetime | None:
+        # an upload still in progress is invisible until completed; its step holds the lease
+        stamps = [m["last_modified"] for page in obstore.list(self._store, self._dir(backup_id), chunk_size=1000)
+                  for m in page]
+        return max(stamps) if stamps else None
 
     @translates_storage_errors
     @_retried

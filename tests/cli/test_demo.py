@@ -13,7 +13,8 @@ def test_demo_runs_the_backup_job_then_finds_it_committed(tmp_path):
     first = subprocess.run([sys.executable, "-m", "backup_pipeline.cli", "demo", "--dir", str(demo)],
                            capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
-    assert "committed: 27 records" in first.stdout and "50/50 DuckDB checks passed" in first.stdout
+    # 10 resources: 4 checks each, and backup_verifies on the manifest
+    assert ") committed: 27 records" in first.stdout and "41/41 checks passed" in first.stdout
     assert "dagster dev -w dagster_workspace.yaml" in first.stdout
     listed = orjson.loads(subprocess.run([sys.executable, "-m", "backup_pipeline.cli", "list", "--repo",
                                           str(demo / "backups"), "--json"], capture_output=True).stdout)
@@ -21,4 +22,5 @@ def test_demo_runs_the_backup_job_then_finds_it_committed(tmp_path):
     assert (demo / "dagster_home" / "dagster.yaml").exists()  # the run is in a persistent instance
     second = subprocess.run([sys.executable, "-m", "backup_pipeline.cli", "demo", "--dir", str(demo)],
                             capture_output=True, text=True)
-    assert second.returncode == 0 and "already committed" in second.stdout
+    assert second.returncode == 0 and "was already committed (nothing written): 27 records" in second.stdout
+    assert "41/41 checks passed" in second.stdout  # its checks ran again

@@ -47,7 +47,10 @@ def test_daily_partition_backs_up_every_resource_and_commits(fs_defs):
     assert set(mats) == set(expected) | {"backup_manifest"}
     users = mats["users"]
     assert users["records"].value == 4 and users["type"].value == "full" and users["tombstones"].value == 0
-    assert len(users["sha256"].value) == 64 and users["bytes"].value > 0 and "records_per_second" in users
+    assert len(users["sha256"].value) == 64 and users["bytes"].value > 0 and "duration_s" in users
+    assert users["dagster/row_count"].value == 4 and "parquet_rows" not in users  # no mirror, no sentinel
+    columns = [c.name for c in users["dagster/column_schema"].schema.columns]
+    assert columns[0] == "id" and "name" in columns
     manifest_md = mats["backup_manifest"]
     bid = manifest_md["backup_id"].value
     assert manifest_md["records"].value == 27 and manifest_md["verified"].value is True
@@ -56,7 +59,9 @@ def test_daily_partition_backs_up_every_resource_and_commits(fs_defs):
     assert manifest["partition"] == DAY and manifest["type"] == "full"
     assert gzip.open(tmp / "repo" / bid / "users.jsonl.gz").read().count(b"\n") == 4
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert len(checks) == 5 * len(expected) and all(c.passed for c in checks)
+    # 4 per resource (no Parquet check without mirrors) and backup_verifies on the manifest
+    assert len(checks) == 4 * len(expected) + 1 and all(c.passed for c in checks)
+    assert [c.check_name for c in checks if c.asset_key == MANIFEST_KEY] == ["backup_verifies"]
     lines = {c.check_name: c.metadata for c in checks if c.asset_key.path[-1] == "users"}
     assert lines["line_count_matches_manifest"]["lines"].value == 4
     assert lines["line_count_matches_manifest"]["engine"].value == "duckdb"

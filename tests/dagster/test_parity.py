@@ -106,13 +106,13 @@ def test_a_staged_step_holds_the_lease_against_a_cli_backup(tmp_path):
         assert cli.returncode == 7, cli.stderr
         assert "backup lock on file://" in cli.stderr and "held by backup" in cli.stderr
         listed = [n for n in FilesystemRepository(repo).list_root("locks/")]
-        assert len(listed) == 1  # the step's lease; the refused CLI run left nothing
+        assert len(listed) == 1  # the run's lease; the refused CLI run left nothing
     finally:
         os.write(opened["fd"], sidecar)
         os.close(opened["fd"])
     job.join(timeout=300)
     assert results["run"].success
-    assert FilesystemRepository(repo).list_root("locks/") == []  # released with the steps
+    assert FilesystemRepository(repo).list_root("locks/") == []  # released at the commit
     fifo.unlink()
     fifo.write_bytes(sidecar)
     cli = subprocess.run([*CLI, "backup", "--source", f"file://{src}", "--repo", str(repo)],

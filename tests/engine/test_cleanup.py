@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,14 +57,17 @@ def history(source, repo):
         set_started(repo, m["id"], NOW - timedelta(days=days))  # so the next incremental's parent is this one
         ids[name] = m["id"]
     r = open_repository(repo)
-    for name, bid, failed in (("old_incomplete", "full-2030-03-15T010000Z-dead", False),
-                              ("old_failed", "incr-2030-03-16T010000Z-beef", True),
-                              ("new_incomplete", "full-2030-03-20T110000Z-cafe", False)):
+    for name, bid, failed, written in (("old_incomplete", "full-2030-03-15T010000Z-dead", False, 5 * 24 + 11),
+                                       ("old_failed", "incr-2030-03-16T010000Z-beef", True, 4 * 24 + 11),
+                                       ("new_incomplete", "full-2030-03-20T110000Z-cafe", False, 1)):
         with r.create_file(bid, "users.jsonl.gz") as f:
             f.write(b"partial")
         if failed:
             with r.create_file(bid, "failure.json") as f:
                 f.write(orjson.dumps({"error": "boom", "type": "RuntimeError", "at": "2030-03-16T01:00:05.000Z"}))
+        stamp = (NOW - timedelta(hours=written)).timestamp()  # its last activity, `written` hours before NOW
+        for p in (Path(repo) / bid).iterdir():
+            os.utime(p, (stamp, stamp))
         ids[name] = bid
     assert b.status(ids["C"]).parent == ids["B"] and b.status(ids["E"]).parent == ids["D"]
     return ids
@@ -90,7 +94,7 @@ def test_dry_run_deletes_nothing(repo, history):
     assert d[history["D"]].reasons == [f"needed by incremental {history['E']}"]
     assert {x.id for x in decisions if x.action == "remove"} == {
         history[n] for n in ("A", "B", "C", "old_incomplete", "old_failed")}
-    assert d[history["new_incomplete"]].reasons == ["incomplete, within grace"]
+    assert d[history["new_incomplete"]].reasons == ["incomplete, within grace (written 1h ago)"]
     assert d[history["old_failed"]].reasons == ["failed, older than grace 24h"]
 
 

@@ -76,6 +76,18 @@ def test_file_appears_only_when_complete_and_reads_back(repo):
     assert BID in repo.backup_ids()
 
 
+def test_last_modified_is_the_newest_file(repo):
+    from datetime import datetime, timedelta, timezone
+
+    assert repo.last_modified(BID) is None
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)  # server clocks round to the second
+    with repo.create_file(BID, "a.bin") as f:
+        f.write(b"a")
+    stamp = repo.last_modified(BID)
+    assert stamp is not None and stamp.tzinfo is not None
+    assert before <= stamp <= datetime.now(timezone.utc) + timedelta(seconds=5)
+
+
 def test_failed_write_leaves_nothing(repo):
     with pytest.raises(RuntimeError):
         with repo.create_file(BID, "y.bin") as f:

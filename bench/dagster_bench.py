@@ -1,0 +1,108 @@
+"""One daily partition in Dagster against the same backup from the command line, on the same
+10,000-record, 10-resource filesystem database (issue 16's goal: Dagster at most 2x the CLI).
+
+    uv run python bench/dagster_bench.py [--records 10000] [--resources 10] [--repeat 3]
+
+Both are whole processes timed from the shell's point of view: `backup-pipeline backup` and
+`dagster asset materialize --select '*' --partition DAY` (the code location loaded, one run on a
+fresh DAGSTER_HOME, the step executed, the run recorded). Each is run `--repeat` times into a new
+repository; the median is printed, with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import orjson  # noqa: E402
+
+from engine_bench import ATTRIBUTES, _mapping, database_json, make_record  # noqa: E402
+
+DAY = "2026-11-22"
+
+
+def build_db(path: Path, records: int, resources: int) -> list[str]:
+    from backup_pipeline.format.encode import encode_record
+    from backup_pipeline.store import RawObject, open_store
+
+    names = [f"res{i:02d}" for i in range(resources)]
+    db = database_json()
+    entry = db["resources"].pop("people")
+    db["resources"] = {n: entry for n in names}
+    store = open_store(f"file://{path}", create=True)
+    store.put(RawObject(key="s3db.json", metadata={}, content_type="application/json",
+                        body=orjson.dumps(db, option=orjson.OPT_INDENT_2)))
+    rng, mapping = random.Random(42), _mapping()
+    old = datetime.now(timezone.utc) - timedelta(hours=1)
+    per = records // resources
+    for n in names:
+        store.put_many(RawObject(key=f"resource={n}/data/id=p{i:07d}",
+                                 metadata=encode_record(ATTRIBUTES, mapping, "v1", make_record(i, rng)),
+                                 content_type="application/octet-stream", body=b"", last_modified=old)
+                       for i in range(per))
+    stamp = old.timestamp()  # a database at rest (see engine_bench.build_db)
+    for n in names:
+        for e in os.scandir(path / f"resource={n}" / "data"):
+            os.utime(e.path, (stamp, stamp))
+    return names
+
+
+def timed(argv: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--resources", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="dagster-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    try:
+        build_db(work / "db", args.records, args.resources)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "S3DB_", "BACKUP_"))}
+        cli, dagster = [], []
+        for n in range(args.repeat):
+            cli.append(timed([str(bin_dir / "backup-pipeline"), "backup", "--source", f"file://{work / 'db'}",
+                              "--repo", str(work / f"cli-{n}"), "--type", "full"], base))
+            home = work / f"home-{n}"
+            home.mkdir()
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+            env = {**base, "DAGSTER_HOME": str(home), "S3DB_SOURCE": f"file://{work / 'db'}",
+                   "BACKUP_REPO": str(work / f"dagster-{n}"), "PYTHONWARNINGS": "ignore"}
+            dagster.append(timed([str(bin_dir / "dagster"), "asset", "materialize", "-m", "backup_pipeline.definitions",
+                                  "--select", "*", "--partition", DAY], env))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    c, d = statistics.median(cli), statistics.median(dagster)
+    print(f"\nfull backup of {args.records:,} records in {args.resources} resources, median of {args.repeat}")
+    print(f"  backup-pipeline backup             {c:6.2f} s   ({', '.join(f'{x:.2f}' for x in cli)})")
+    print(f"  dagster asset materialize (1 day)  {d:6.2f} s   ({', '.join(f'{x:.2f}' for x in dagster)})")
+    print(f"  Dagster / CLI: {d / c:.2f}x   (goal: at most 2x; issue 16 measured 19x before)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Dagster in production (issue 16), materialized for real on an ephemeral instance: re-runs of
+a committed partition, backfills that keep the chain, retention beside a staged backup of an old
+partition, and a restore config that refuses what it does not know at launch."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+
+from backup_pipeline.definitions import build_definitions
+from backup_pipeline.defs.assets import MANIFEST_KEY
+from backup_pipeline.repository import FilesystemRepository
+from backup_pipeline.store import open_store
+from s3db_fixtures import copy_fs_db
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from helpers import snapshot  # noqa: E402
+
+SUNDAY = "2026-11-22"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    src = copy_fs_db(tmp_path / "src")
+    defs = build_definitions(source=f"file://{src}", repos=[str(tmp_path / "repo")])
+    return defs, src, FilesystemRepository(tmp_path / "repo"), tmp_path
+
+
+def _materializations(result) -> dict:
+    return {e.asset_key.path[-1]: e.step_materialization_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+def _checks(result) -> list:
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def _job(defs):
+    return defs.resolve_job_def("s3db_backup_job")
+
+
+def test_a_committed_partition_materializes_again_as_a_no_op(setup):
+    defs, _src, repo, _tmp = setup
+    instance = dg.DagsterInstance.ephemeral()
+    first = _job(defs).execute_in_process(partition_key=SUNDAY, instance=instance)
+    bid = _materializations(first)["backup_manifest"]["backup_id"].value
+    committed = repo.read_manifest(bid)
+    again = _job(defs).execute_in_process(partition_key=SUNDAY, instance=instance, raise_on_error=False)
+    assert again.success  # no ConflictError: the partition stays green
+    mats = _materializations(again)
+    assert mats["backup_manifest"]["backup_id"].value == bid and mats["backup_manifest"]["already_committed"].value
+    assert mats["users"]["backup_id"].value == bid and mats["users"]["records"].value == 4
+    assert _checks(again) and all(c.passed for c in _checks(again))  # its checks ran again
+    assert repo.backup_ids() == [bid] and repo.read_manifest(bid).finished_at == committed.finished_at
+    logs = [e.message for e in instance.all_logs(again.run_id) if e.message]
+    assert any("already committed" in m for m in logs)
+
+
+def test_an_uncommitted_partition_reruns_and_commits(setup):
+    defs, _src, repo, _tmp = setup
+    instance = dg.DagsterInstance.ephemeral()
+    users = dg.AssetKey(["s3db", "users"])
+    partial = _job(defs).execute_in_process(partition_key=SUNDAY, instance=instance, asset_selection=[users])
+    bid = _materializations(partial)["users"]["backup_id"].value
+    assert repo.read_manifest(bid) is None  # staged, not committed
+    whole = _job(defs).execute_in_process(partition_key=SUNDAY, instance=instance)
+    assert _materializations(whole)["backup_manifest"]["backup_id"].value == bid
+    assert repo.read_manifest(bid).totals.records == 27
+
+
+def test_a_three_day_backfill_keeps_the_chain(setup, tmp_path):
+    """A backfill is one run over its days (BackfillPolicy.single_run, what the daemon launches for
+    it), done oldest first: full -> incremental -> incremental, each parent committed first."""
+    defs, src, repo, _tmp = setup
+    assets = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition))
+    assert assets.backfill_policy == dg.BackfillPolicy.single_run()
+    days = [SUNDAY, "2026-11-23", "2026-11-24"]
+    result = _job(defs).execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags={
+        "dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]})
+    assert result.success
+    manifests = sorted((repo.read_manifest(b) for b in repo.backup_ids()), key=lambda m: m.started_at)
+    assert [(m.partition, m.type) for m in manifests] == [(days[0], "full"), (days[1], "incremental"),
+                                                          (days[2], "incremental")]
+    assert manifests[1].parent == manifests[0].id and manifests[2].parent == manifests[1].id
+    from backup_pipeline import Backups
+
+    target = open_store(f"file://{tmp_path / 'restored'}", create=True)
+    Backups(None, str(tmp_path / "repo")).restore(manifests[-1].id, target)
+    assert snapshot(target) == snapshot(open_store(f"file://{src}"))
+
+
+def test_retention_beside_a_staged_old_partition_leaves_it_and_it_commits(setup):
+    """The old failure: an unfinished backup's age was read from its id (the partition's date),
+    so retention removed a backfill of a week-old day while it was being written."""
+    defs, _src, repo, _tmp = setup
+    instance = dg.DagsterInstance.ephemeral()
+    today = date.today()
+    recent = today - timedelta(days=1)
+    old = today - timedelta(days=10)
+    assert _job(defs).execute_in_process(partition_key=recent.isoformat(), instance=instance).success
+    resource_keys = [k for k in _job(defs).asset_layer.executable_asset_keys if k != MANIFEST_KEY]
+    staged = _job(defs).execute_in_process(partition_key=old.isoformat(), instance=instance,
+                                           asset_selection=resource_keys)
+    old_id = _materializations(staged)["users"]["backup_id"].value
+    retention = defs.resolve_job_def("retention_job").execute_in_process(instance=instance, run_config={
+        "ops": {"apply_retention": {"config": {"dry_run": False}}}})
+    assert retention.success and old_id in repo.backup_ids()  # kept: written seconds ago
+    commit = _job(defs).execute_in_process(partition_key=old.isoformat(), instance=instance,
+                                           asset_selection=[MANIFEST_KEY])
+    assert commit.success and repo.read_manifest(old_id) is not None
+
+
+def test_restore_mode_is_refused_at_launch(setup):
+    defs, _src, _repo, tmp = setup
+    with pytest.raises(dg.DagsterInvalidConfigError, match="bogus"):
+        defs.resolve_job_def("restore_job").execute_in_process(run_config={"ops": {"restore_backup": {"config": {
+            "backup_id": "full-2026-11-22T000000Z-abcd", "target": f"file://{tmp / 'x'}", "mode": "bogus"}}}})
