@@ -105,35 +105,43 @@ def backup_day(context, day: str, resources: list[str], commit: bool, s3db: S3db
     with partition_lease(repo, store, when, lock):  # held from the plan to the commit
         staged = StagedBackup.for_day(store, repo, when, TypePolicy(full_weekday=backup_repo.full_weekday,
                                                                     force=forced), request, lock, lease_held=True)
-        out = DayOutcome(day, staged.backup_id, staged.plan.type, staged.plan.parent, staged.plan.database)
-        committed = staged.committed()
-        if committed is not None:
-            context.log.info(f"{day}: backup {committed.id} is already committed; reporting it again, nothing written")
-            out.already_committed, out.manifest = True, committed
-            out.entries = {r: committed.resources[r] for r in resources if r in committed.resources}
-        else:
-            for r in resources:
-                context.log.info(f"{day}: backing up {r} into {staged.backup_id} ({staged.plan.type}, parent "
-                                 f"{staged.plan.parent or 'none'})")
-                t0 = time.perf_counter()
-                out.entries[r] = staged.stage_resource(r)
-                out.seconds[r] = time.perf_counter() - t0
-        checked = dict(out.entries)
-        for r in also_check:  # a commit-only run: the checks of what earlier runs staged
-            entry = committed.resources.get(r) if committed is not None else staged.stage_info(r)
-            if entry is not None:
-                checked.setdefault(r, entry)
-        for r, entry in checked.items():
-            out.checks += resource_checks(repo, staged.backup_id, r, entry, resource_asset_key(r),
-                                          backup_repo.parquet, context.log)
-        failed = [c for c in out.checks if not c.passed]
-        if failed or not commit:
-            out.retries = retry_count() - retries_before
-            return out
-        if out.manifest is None:
-            out.manifest = staged.commit()
-            context.log.info(f"{day}: committed {out.manifest.id} ({out.manifest.totals.records} records)")
-        out.checks.append(manifest_check(repo, out.manifest.id, MANIFEST_KEY))
+        with staged:  # its decoding workers serve every resource of the day
+            return _backup_staged(context, staged, repo, resources, commit, backup_repo, also_check, retries_before)
+
+
+def _backup_staged(context, staged: StagedBackup, repo, resources: list[str], commit: bool,
+                   backup_repo: BackupRepository, also_check, retries_before: int) -> DayOutcome:
+    day = staged.plan.day
+    out = DayOutcome(day, staged.backup_id, staged.plan.type, staged.plan.parent, staged.plan.database)
+    committed = staged.committed()
+    if committed is not None:
+        context.log.info(f"{day}: backup {committed.id} is already committed; reporting it again, nothing written")
+        out.already_committed, out.manifest = True, committed
+        out.entries = {r: committed.resources[r] for r in resources if r in committed.resources}
+    else:
+        for r in resources:
+            context.log.info(f"{day}: backing up {r} into {staged.backup_id} ({staged.plan.type}, parent "
+                             f"{staged.plan.parent or 'none'})")
+            t0 = time.perf_counter()
+            out.entries[r] = staged.stage_resource(r)
+            out.seconds[r] = time.perf_counter() - t0
+    checked = dict(out.entries)
+    for r in also_check:  # a commit-only run: the checks of what earlier runs staged
+        entry = committed.resources.get(r) if committed is not None else staged.stage_info(r)
+        if entry is not None:
+            checked.setdefault(r, entry)
+    for r, entry in checked.items():
+        out.checks += resource_checks(repo, staged.backup_id, r, entry, resource_asset_key(r),
+                                      backup_repo.parquet, context.log)
+    failed = [c for c in out.checks if not c.passed]
+    if failed or not commit:
+        out.retries = retry_count() - retries_before
+        return out
+    committed_now = out.manifest is None
+    if committed_now:
+        out.manifest = staged.commit()
+        context.log.info(f"{day}: committed {out.manifest.id} ({out.manifest.totals.records} records)")
+    out.checks.append(manifest_check(repo, out.manifest, MANIFEST_KEY, verified_now=committed_now))
     out.retries = retry_count() - retries_before
     return out
 
