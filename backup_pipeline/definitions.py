@@ -1,7 +1,10 @@
 """The Dagster code location: `dagster dev -w dagster_workspace.yaml` serves it.
 
 Configured from the environment, with the embedded default when nothing is set:
-  S3DB_SOURCE            s3db.js connection string      (default: the demo database ./demo/db)
+  S3DB_SOURCE            s3db.js connection string      (default: the demo database ./demo/db); an
+                         EnvVar: its value, credentials included, never reaches run storage
+  S3DB_ACCESS_KEY_ID, S3DB_SECRET_ACCESS_KEY, S3DB_SESSION_TOKEN
+                         the source's S3 credentials apart (else in S3DB_SOURCE, or the AWS environment)
   S3DB_PASSPHRASE        s3db.js secrets passphrase     (optional)
   BACKUP_REPO            repositories, comma-separated  (default: ./demo/backups)
   BACKUP_REPO_PASSPHRASE client-side encryption         (optional)
@@ -19,6 +22,9 @@ from .defs.assets import build_backup_assets
 from .defs.jobs import backup_job, backup_schedule, restore_job, retention_job, retention_sensor
 from .defs.embedded import default_repo, default_source
 from .defs.resources import BackupRepository, Retention, S3dbSource
+from .errors import UsageError
+from .settings import SourceSettings
+from .store.connection import has_secret
 
 
 def _kind(connection: str) -> str:
@@ -30,11 +36,25 @@ def _env(name: str) -> dg.EnvVar | None:
 
 
 def build_definitions(source: str | None = None, repos: list[str] | None = None, **repo_options) -> dg.Definitions:
-    source = source or os.environ.get("S3DB_SOURCE") or default_source()
+    """`source`: a connection string without a secret (Dagster stores resource config in its run
+    storage); by default `$S3DB_SOURCE`, passed as an EnvVar so only its name is stored."""
+    if source is None and os.environ.get("S3DB_SOURCE"):
+        source, connection = os.environ["S3DB_SOURCE"], dg.EnvVar("S3DB_SOURCE")
+    else:
+        source = connection = source or default_source()
+        if has_secret(source):
+            raise UsageError(
+                "the source connection string holds a secret key, which Dagster would store in its run storage; "
+                "set it in $S3DB_SOURCE (passed as an EnvVar, only the name is stored), or give the key apart: "
+                "$S3DB_ACCESS_KEY_ID / $S3DB_SECRET_ACCESS_KEY or the AWS environment")
+    credentials = {"access_key_id": _env("S3DB_ACCESS_KEY_ID"), "secret_access_key": _env("S3DB_SECRET_ACCESS_KEY"),
+                   "session_token": _env("S3DB_SESSION_TOKEN")}
     repos = repos or [r for r in os.environ.get("BACKUP_REPO", "").split(",") if r] or [default_repo()]
-    s3db = S3dbSource(connection=source, passphrase=_env("S3DB_PASSPHRASE"))
+    s3db = S3dbSource(connection=connection, passphrase=_env("S3DB_PASSPHRASE"), **credentials)
     backup_repo = BackupRepository(repos=repos, repo_passphrase=_env("BACKUP_REPO_PASSPHRASE"), **repo_options)
-    resources = s3db.open().list_resources()
+    # the resources are discovered at load, with the values the EnvVars stand for
+    resources = SourceSettings(connection=source, **{k: v and os.environ[v] for k, v in credentials.items()}).open() \
+        .list_resources()
     assets = build_backup_assets(resources, parquet=backup_repo.parquet, source_kind=_kind(source),
                                  repo_kind="s3" if all(r.startswith("s3://") for r in repos) else "file")
     return dg.Definitions(

@@ -31,6 +31,10 @@ class SourceSettings:
     connection: str | None = None  # s3db.js connection string
     passphrase: str | None = None  # s3db.js secrets passphrase (default $S3DB_PASSPHRASE)
     decrypt_secrets: bool = False  # decrypt secret fields in the decoded view
+    # S3 credentials apart from the connection string (default: in it, or the AWS environment)
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
 
     def resolved_passphrase(self) -> str | None:
         return self.passphrase if self.passphrase is not None else os.environ.get(SOURCE_PASSPHRASE_ENV)
@@ -42,7 +46,8 @@ class SourceSettings:
     def open(self, *, create: bool = False) -> Store:
         if not self.connection:
             raise UsageError("no source database given (--source CONN)")
-        return open_store(self.connection, create=create)
+        return open_store(self.connection, create=create, access_key_id=self.access_key_id,
+                          secret_access_key=self.secret_access_key, session_token=self.session_token)
 
 
 @dataclass

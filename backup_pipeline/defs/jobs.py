@@ -2,6 +2,7 @@
 sensor on each committed manifest, and restore with config."""
 
 
+import os
 from enum import Enum
 from typing import Optional
 
@@ -10,6 +11,9 @@ import dagster as dg
 from .assets import GROUP, MANIFEST_KEY
 from ..api import Backups
 from .resources import BackupRepository, Retention
+from ..engine.verify import committed_manifest
+from ..errors import UsageError
+from ..store.connection import has_secret
 
 backup_job = dg.define_asset_job(
     "s3db_backup_job",
@@ -64,7 +68,8 @@ class RestoreMode(str, Enum):
 
 class RestoreConfig(dg.Config):
     backup_id: str
-    target: str  # s3db.js connection string of the target database
+    target: str = ""  # s3db.js connection string of the target database, without a secret (run config is stored)
+    target_env: Optional[str] = None  # or: the environment variable holding it (credentials included)
     resources: Optional[list[str]] = None
     mode: RestoreMode = RestoreMode.safe  # a dropdown in the launchpad: anything else is refused at launch
     dry_run: bool = False
@@ -72,11 +77,28 @@ class RestoreConfig(dg.Config):
     accept_empty_metadata_loss: bool = False  # restore into a target that drops "" and [] values
 
 
+def restore_target(config: RestoreConfig) -> str:
+    if bool(config.target) == bool(config.target_env):
+        raise UsageError("restore_job: give the target as `target` (a connection string without a secret) or as "
+                         "`target_env` (the name of an environment variable holding it), one of the two")
+    if config.target_env:
+        if not os.environ.get(config.target_env):
+            raise UsageError(f"restore_job: target_env {config.target_env!r} is not set in the run's environment")
+        return os.environ[config.target_env]
+    if has_secret(config.target):
+        raise UsageError("restore_job: the target connection string holds a secret key, and run config is stored "
+                         "in Dagster's run storage; put the string in an environment variable and name it in "
+                         "`target_env`, or leave the key to the AWS environment")
+    return config.target
+
+
 @dg.op(description="Restore the state at a backup into a target database (chain replayed, partitions, "
                    "sequences, s3db.json merged).")
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
+    target = restore_target(config)
     with Backups(None, backup_repo.settings()) as b:
-        report = b.restore(config.backup_id, config.target, resources=config.resources, mode=config.mode.value,
+        committed_manifest(b.repo, config.backup_id)  # a wrong id fails first, naming what the repository holds
+        report = b.restore(config.backup_id, target, resources=config.resources, mode=config.mode.value,
                            dry_run=config.dry_run, verify=config.verify,
                            accept_empty_metadata_loss=config.accept_empty_metadata_loss)
     for name, r in report.resources.items():

@@ -16,8 +16,14 @@ from ..store import Store
 class S3dbSource(dg.ConfigurableResource):
     """The s3db.js database to back up."""
 
-    connection: str = Field(description="s3db.js connection string: file:///path, s3://KEY:SECRET@bucket/prefix "
-                                        "or http(s)://KEY:SECRET@host:port/bucket/prefix")
+    connection: str = Field(description="s3db.js connection string: file:///path, s3://bucket/prefix or "
+                                        "http(s)://host:port/bucket/prefix; credentials go in the fields below (or the "
+                                        "AWS environment), or the whole string in an EnvVar: a literal string holding "
+                                        "a secret is refused, since Dagster stores config in its run storage")
+    access_key_id: Optional[str] = Field(default=None, description="S3 key of the source (default: the AWS "
+                                                                    "environment)")
+    secret_access_key: Optional[str] = Field(default=None, description="S3 secret of the source (use EnvVar)")
+    session_token: Optional[str] = Field(default=None, description="S3 session token of the source (use EnvVar)")
     passphrase: Optional[str] = Field(default=None, description="s3db.js secrets passphrase (use EnvVar; default "
                                                                 "$S3DB_PASSPHRASE); only needed to decrypt secrets")
     decrypt_secrets: bool = Field(default=False, description="decrypt secret fields in the decoded view")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .base import ObjectInfo, RawObject, Store
-from .connection import ConnectionInfo, parse_connection_string
+from .connection import ConnectionInfo, parse_connection_string, with_credentials
 from ..format.keys import check_resource_name, id_from_key
 
 
-def open_store(conn: str, *, create: bool = False) -> Store:
-    """Open the database a connection string points at (SPEC §1.1)."""
-    info = parse_connection_string(conn)
+def open_store(conn: str, *, create: bool = False, access_key_id: str | None = None,
+               secret_access_key: str | None = None, session_token: str | None = None) -> Store:
+    """Open the database a connection string points at (SPEC §1.1); credentials may come apart
+    from it (so a stored connection string never holds a secret), not both."""
+    info = with_credentials(parse_connection_string(conn), access_key_id, secret_access_key, session_token)
     if info.kind == "file":
         from .filesystem import FilesystemStore  # each kind imports only its own client libraries
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit, parse_qsl
 
 from ..errors import ConnectionStringError
@@ -157,6 +157,28 @@ def parse_connection_string(conn: str) -> ConnectionInfo:
         force_path_style=bool(options.get("forcePathStyle", True)),
         client_options=options,
     )
+
+
+def has_secret(conn: str) -> bool:
+    """Whether a connection string carries a secret key (what must never be stored in config)."""
+    try:
+        return parse_connection_string(conn).secret_access_key is not None
+    except ConnectionStringError:
+        return False
+
+
+def with_credentials(info: ConnectionInfo, access_key_id: str | None, secret_access_key: str | None,
+                     session_token: str | None = None) -> ConnectionInfo:
+    """The connection with credentials given apart from its string (e.g. from Dagster EnvVars)."""
+    if not (access_key_id or secret_access_key or session_token):
+        return info
+    if info.kind != "s3":
+        raise ConnectionStringError(f"{info.masked()}: credentials were given for a folder database")
+    if info.access_key_id or info.secret_access_key:
+        raise ConnectionStringError(f"{info.masked()}: credentials are given twice, in the connection string and "
+                                    "apart; keep one")
+    options = {**info.client_options, **({"sessionToken": session_token} if session_token else {})}
+    return replace(info, access_key_id=access_key_id, secret_access_key=secret_access_key, client_options=options)
 
 
 def _parse_file(conn: str, url) -> ConnectionInfo:

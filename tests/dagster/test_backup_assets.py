@@ -148,11 +148,12 @@ def test_definitions_load_and_discover_resources(fs_defs):
     assert keys == set(expected_records("fs")) | {"backup_manifest"}
 
 
-def test_s3_source_and_repository(moto_server, bucket_name, tmp_path):
+def test_s3_source_and_repository(moto_server, bucket_name, tmp_path, monkeypatch):
     client = moto_server.boto_client()
     load_dump_into_bucket(client, bucket_name)
     client.create_bucket(Bucket=bucket_name + "-bk")
-    defs = build_definitions(source=moto_server.connection_string(bucket_name), repos=[f"s3://{bucket_name}-bk/daily"],
+    monkeypatch.setenv("S3DB_SOURCE", moto_server.connection_string(bucket_name))  # credentials: an EnvVar
+    defs = build_definitions(repos=[f"s3://{bucket_name}-bk/daily"],
                              endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
                              secret_access_key=moto_server.secret_key, parquet=True)
     result = _run_day(defs, DAY, dg.DagsterInstance.ephemeral())

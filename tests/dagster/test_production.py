@@ -120,3 +120,62 @@ def test_restore_mode_is_refused_at_launch(setup):
     with pytest.raises(dg.DagsterInvalidConfigError, match="bogus"):
         defs.resolve_job_def("restore_job").execute_in_process(run_config={"ops": {"restore_backup": {"config": {
             "backup_id": "full-2026-11-22T000000Z-abcd", "target": f"file://{tmp / 'x'}", "mode": "bogus"}}}})
+
+
+CANARY = "CANARY-s3cr3t-4242"
+
+
+def test_a_source_secret_never_reaches_run_storage(moto_server, bucket_name, tmp_path, monkeypatch):
+    """The source connection comes from $S3DB_SOURCE as an EnvVar: the run works with the secret,
+    and no file of the Dagster instance (runs, event log, compute logs) holds it."""
+    from s3db_fixtures import load_dump_into_bucket
+
+    load_dump_into_bucket(moto_server.boto_client(), bucket_name)
+    host = moto_server.endpoint.split("://", 1)[1]
+    monkeypatch.setenv("S3DB_SOURCE", f"http://{moto_server.access_key}:{CANARY}@{host}/{bucket_name}")
+    defs = build_definitions(repos=[str(tmp_path / "repo")])
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        result = _job(defs).execute_in_process(partition_key=SUNDAY, instance=instance)
+        assert result.success and _materializations(result)["backup_manifest"]["records"].value == 27
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".db") for p in stored)
+    assert not [p for p in stored if CANARY.encode() in p.read_bytes()]
+
+
+def test_a_literal_secret_in_config_is_refused(moto_server, bucket_name, tmp_path, monkeypatch):
+    from backup_pipeline.errors import UsageError
+
+    monkeypatch.delenv("S3DB_SOURCE", raising=False)
+    host = moto_server.endpoint.split("://", 1)[1]
+    with pytest.raises(UsageError, match=r"holds a secret key.*S3DB_SOURCE"):
+        build_definitions(source=f"http://key:{CANARY}@{host}/{bucket_name}", repos=[str(tmp_path / "repo")])
+
+
+def test_a_restore_target_with_a_secret_is_refused_and_target_env_works(setup, monkeypatch):
+    defs, src, repo, tmp = setup
+    instance = dg.DagsterInstance.ephemeral()
+    bid = _materializations(_job(defs).execute_in_process(partition_key=SUNDAY, instance=instance))[
+        "backup_manifest"]["backup_id"].value
+    restore = defs.resolve_job_def("restore_job")
+    refused = restore.execute_in_process(instance=instance, raise_on_error=False, run_config={"ops": {"restore_backup": {
+        "config": {"backup_id": bid, "target": f"http://key:{CANARY}@127.0.0.1:9/bucket"}}}})
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "target_env" in failure.event_specific_data.error.to_string()
+    monkeypatch.setenv("RESTORE_TARGET", f"file://{tmp / 'restored'}")
+    done = restore.execute_in_process(instance=instance, run_config={"ops": {"restore_backup": {
+        "config": {"backup_id": bid, "target_env": "RESTORE_TARGET"}}}})
+    assert done.success
+    assert snapshot(open_store(f"file://{tmp / 'restored'}")) == snapshot(open_store(f"file://{src}"))
+
+
+def test_a_wrong_backup_id_fails_first_naming_it(setup):
+    defs, _src, _repo, tmp = setup
+    result = defs.resolve_job_def("restore_job").execute_in_process(raise_on_error=False, run_config={"ops": {
+        "restore_backup": {"config": {"backup_id": "full-2026-01-01T000000Z-0000", "target": f"file://{tmp / 'x'}"}}}})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "full-2026-01-01T000000Z-0000 not found" in failure.event_specific_data.error.to_string()
+    assert not (tmp / "x").exists()  # nothing was created
