@@ -18,6 +18,7 @@ import os
 
 import dagster as dg
 
+from .defs.alerts import backup_run_failed
 from .defs.assets import build_backup_assets
 from .defs.jobs import backup_job, backup_schedule, restore_job, retention_job, retention_sensor
 from .defs.embedded import default_repo, default_source
@@ -64,7 +65,7 @@ def build_definitions(source: str | None = None, repos: list[str] | None = None,
         executor=dg.in_process_executor,
         jobs=[backup_job, retention_job, restore_job],
         schedules=[backup_schedule],
-        sensors=[retention_sensor],
+        sensors=[retention_sensor, backup_run_failed],
         resources={"s3db": s3db, "backup_repo": backup_repo, "retention": Retention()},
     )
 

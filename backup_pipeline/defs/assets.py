@@ -25,6 +25,7 @@ from ..engine.backup import BackupRequest
 from ..engine.staged import StagedBackup, TypePolicy, partition_lease
 from ..repository.manifest import MANIFEST as MANIFEST_NAME, Manifest, ResourceEntry
 from ..store.retry import retry_count
+from .alerts import MANIFEST_FRESHNESS
 from .checks import check_specs, manifest_check, manifest_check_spec, resource_checks
 from .resources import BackupRepository, S3dbSource
 
@@ -184,7 +185,7 @@ def build_backup_assets(resources: list[str], *, parquet: bool = False, source_k
                           description=f"Backup of the s3db.js resource `{r}` for the day: RESOURCE.jsonl.gz "
                                       "(decoded records plus the raw objects) and its key index.")
              for r in resources]
-    specs.append(dg.AssetSpec(MANIFEST_KEY, group_name=GROUP, kinds={repo_kind},
+    specs.append(dg.AssetSpec(MANIFEST_KEY, group_name=GROUP, kinds={repo_kind}, freshness_policy=MANIFEST_FRESHNESS,
                               deps=[resource_asset_key(r) for r in resources],
                               description="Commits the day's backup: verifies every file, then writes the manifest "
                                           "(s3db.json) last. A backup without it is never listed as complete nor "

@@ -49,8 +49,10 @@ def retention_job():
     apply_retention()
 
 
+# Off by default like the schedule it follows: a new deployment starts backing up and deleting
+# when its user turns both on (README "Dagster"), never by surprise.
 @dg.asset_sensor(asset_key=MANIFEST_KEY, job=retention_job, name="retention_after_backup",
-                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 default_status=dg.DefaultSensorStatus.STOPPED,
                  description="Starts the retention job once per newly committed backup manifest.")
 def retention_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     # asset_sensor keeps the cursor (the last materialization seen): each manifest triggers one

@@ -179,3 +179,55 @@ def test_a_wrong_backup_id_fails_first_naming_it(setup):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "full-2026-01-01T000000Z-0000 not found" in failure.event_specific_data.error.to_string()
     assert not (tmp / "x").exists()  # nothing was created
+
+
+def test_a_failed_run_is_logged_and_posted_to_the_webhook(setup, monkeypatch):
+    """The run-failure sensor posts the failure (job, partition-less here, the reason) to
+    $BACKUP_ALERT_WEBHOOK: a webhook on 127.0.0.1 receives it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from backup_pipeline.defs.alerts import backup_run_failed
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("BACKUP_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    defs, _src, _repo, tmp = setup
+    instance = dg.DagsterInstance.ephemeral()
+    failed = defs.resolve_job_def("restore_job").execute_in_process(instance=instance, raise_on_error=False,
+                                                                     run_config={"ops": {"restore_backup": {"config": {
+                                                                         "backup_id": "full-2026-01-01T000000Z-0000",
+                                                                         "target": f"file://{tmp / 'x'}"}}}})
+    assert not failed.success
+    run = instance.get_run_by_id(failed.run_id)
+    event = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
+    context = dg.build_run_status_sensor_context(sensor_name="backup_run_failed", dagster_instance=instance,
+                                                 dagster_run=run, dagster_event=event).for_run_failure()
+    backup_run_failed(context)
+    server.shutdown()
+    assert len(received) == 1 and failed.run_id in received[0]["text"] and "restore_job" in received[0]["text"]
+
+
+def test_defaults_are_consistent_and_a_missed_night_shows(setup):
+    """The schedule and the retention sensor start in the same state (off: a deployment turns both
+    on); alerting is on; the committed backup carries a freshness policy."""
+    defs, _src, _repo, _tmp = setup
+    schedule = defs.resolve_schedule_def("s3db_backup_daily")
+    sensors = {s.name: s for s in defs.sensors}
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert sensors["retention_after_backup"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensors["backup_run_failed"].default_status == dg.DefaultSensorStatus.RUNNING
+    spec = defs.resolve_assets_def(MANIFEST_KEY).specs_by_key[MANIFEST_KEY]
+    assert spec.freshness_policy is not None and spec.freshness_policy.deadline_cron == "0 6 * * *"

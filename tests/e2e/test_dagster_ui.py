@@ -97,7 +97,7 @@ query GroupAssets($group: AssetGroupSelector!, $partition: String!) {
 # Drives /usr/bin/chromium through playwright-core (argv: url, resource names, screenshot, profile, chromium).
 BROWSER_JS = r"""
 const { chromium } = require('playwright-core');
-const [url, namesJson, shot, profile, exe] = process.argv.slice(2);
+const [url, namesJson, shot, profile, exe, checksUrl] = process.argv.slice(2);
 const names = JSON.parse(namesJson);
 (async () => {
   const ctx = await chromium.launchPersistentContext(profile, {   // a new empty --user-data-dir
@@ -132,7 +132,13 @@ const names = JSON.parse(namesJson);
     try { await page.waitForLoadState('networkidle', { timeout: 10000 }); } catch (e) { /* live polling */ }
     await page.screenshot({ path: shot, fullPage: true });
     const text = await page.evaluate(() => document.body.innerText);
-    process.stdout.write(JSON.stringify({ modal, text, blocked: [...new Set(blocked)] }));
+    // the manifest asset's checks tab shows its check, evaluated
+    await page.goto(checksUrl, { waitUntil: 'domcontentloaded', timeout: 60000 });
+    await page.waitForFunction(() => document.body.innerText.includes('backup_verifies'), null,
+                               { timeout: 60000, polling: 250 });
+    try { await page.waitForLoadState('networkidle', { timeout: 10000 }); } catch (e) { /* live polling */ }
+    const checksText = await page.evaluate(() => document.body.innerText);
+    process.stdout.write(JSON.stringify({ modal, text, checksText, blocked: [...new Set(blocked)] }));
   } finally {
     await ctx.close();
   }
@@ -322,7 +328,7 @@ def test_backup_run_from_dagster_dev_shows_in_graphql_and_ui(tmp_path):
         node_env["NODE_PATH"] = str(E2E_DIR / "node_modules")
         browsed = subprocess.run(
             ["node", str(script), f"{base}/assets", json.dumps(resources + [MANIFEST]), str(SCREENSHOT),
-             str(tmp_path / "chromium-profile"), str(CHROMIUM)],
+             str(tmp_path / "chromium-profile"), str(CHROMIUM), f"{base}/assets/s3db/{MANIFEST}?view=checks"],
             env=node_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BROWSER_DEADLINE,
         )
         assert browsed.returncode == 0, f"browser failed:\n{browsed.stderr[-4000:]}\n{browsed.stdout[-2000:]}"
@@ -331,6 +337,7 @@ def test_backup_run_from_dagster_dev_shows_in_graphql_and_ui(tmp_path):
         for name in resources + [MANIFEST]:
             assert f"s3db / {name}" in text, f"{name} not in the rendered catalog:\n{text[:3000]}"
         assert GROUP in text and location in text
+        assert MANIFEST_CHECK in page["checksText"], page["checksText"][:3000]  # the manifest's check, shown
         assert "Join the Dagster community" not in text, "the community modal still covers the page"
         png = SCREENSHOT.read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000, len(png)
