@@ -103,11 +103,15 @@ def backup_day(context, day: str, resources: list[str], commit: bool, s3db: S3db
     store, repo, request, lock = _open(s3db, backup_repo)
     retries_before = retry_count()
     when = date.fromisoformat(day)
-    with partition_lease(repo, store, when, lock):  # held from the plan to the commit
-        staged = StagedBackup.for_day(store, repo, when, TypePolicy(full_weekday=backup_repo.full_weekday,
-                                                                    force=forced), request, lock, lease_held=True)
-        with staged:  # its decoding workers serve every resource of the day
-            return _backup_staged(context, staged, repo, resources, commit, backup_repo, also_check, retries_before)
+    try:
+        with partition_lease(repo, store, when, lock):  # held from the plan to the commit
+            staged = StagedBackup.for_day(store, repo, when, TypePolicy(full_weekday=backup_repo.full_weekday,
+                                                                        force=forced), request, lock, lease_held=True)
+            with staged:  # its decoding workers serve every resource of the day
+                return _backup_staged(context, staged, repo, resources, commit, backup_repo, also_check,
+                                      retries_before)
+    finally:
+        store.close()
 
 
 def _backup_staged(context, staged: StagedBackup, repo, resources: list[str], commit: bool,
