@@ -322,7 +322,9 @@ class RestoreRun:
             for _ in objects():
                 pass
         else:
-            self.target.put_many(objects())
+            # safe found the resource empty and replace emptied it: nothing to replace, and the
+            # marker flags an interrupted restore, so the store may write without renames
+            self.target.put_many(objects(), fresh=self.mode in ("safe", "replace"))
         if self.mode == "merge":
             # references of the ids this restore touched that it did not write again are stale
             stale = [info.key for info in self.target.list_prefix(f"resource={name}/partition=")

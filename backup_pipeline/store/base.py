@@ -54,7 +54,10 @@ class Store(Protocol):
 
     def put(self, obj: RawObject, create_only: bool = False) -> bool: ...
 
-    def put_many(self, objs: Iterable[RawObject], concurrency: int = 32) -> None: ...
+    def put_many(self, objs: Iterable[RawObject], concurrency: int = 32, fresh: bool = False) -> None:
+        """Write them all. `fresh`: the caller knows none exists yet and flags an interrupted
+        write itself (a restore's marker), so a store may skip existence checks and atomic
+        renames (the filesystem layout does: two file creations per object, nothing else)."""
 
     def delete(self, key: str) -> None: ...
 

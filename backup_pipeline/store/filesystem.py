@@ -283,7 +283,7 @@ class FilesystemStore:
         except OSError as exc:
             raise os_error(exc, self._file(obj.key)) from exc
 
-    def _put(self, obj: RawObject, create_only: bool) -> bool:
+    def _put(self, obj: RawObject, create_only: bool, fresh: bool = False) -> bool:
         path = self._file(obj.key)
         folder = os.path.dirname(path)
         if folder not in self._made_dirs:
@@ -318,6 +318,16 @@ class FilesystemStore:
                 os.unlink(side_path)  # the claim goes with the body that could not be written
                 raise
             return True
+        if fresh:
+            # a restore into an empty resource: no object to replace, and an interrupted write
+            # is flagged by the restore's marker, so no stat, no temporary name, no rename
+            _write(path, obj.body)
+            try:
+                _write(side_path, side_bytes)
+            except OSError:
+                os.unlink(path)  # no body left without its sidecar (a full disk)
+                raise
+            return True
         # Body first, sidecar last, the sidecar by rename: a listing sees the object only once
         # its sidecar is complete. A new object's body goes straight to its name (file creation
         # costs ~130 us here, so one create less per object matters); an existing object's
@@ -333,8 +343,14 @@ class FilesystemStore:
         os.replace(tmp, side_path)
         return True
 
-    def put_many(self, objs: Iterable[RawObject], concurrency: int = 1) -> None:
-        for _ in (map(self.put, objs) if concurrency <= 1 else threaded_ordered_map(self.put, objs, concurrency)):
+    def put_many(self, objs: Iterable[RawObject], concurrency: int = 1, fresh: bool = False) -> None:
+        def put(obj: RawObject) -> bool:
+            try:
+                return self._put(obj, False, fresh)
+            except OSError as exc:
+                raise os_error(exc, self._file(obj.key)) from exc
+
+        for _ in (map(put, objs) if concurrency <= 1 else threaded_ordered_map(put, objs, concurrency)):
             pass
 
     def delete(self, key: str) -> None:

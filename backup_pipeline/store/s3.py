@@ -329,7 +329,8 @@ class S3Store:
             raise
 
     @translates_storage_errors
-    def put_many(self, objs: Iterable[RawObject], concurrency: int = 32) -> None:
+    def put_many(self, objs: Iterable[RawObject], concurrency: int = 32, fresh: bool = False) -> None:
+        # a PUT is atomic on S3 whatever `fresh` says
         loop = self._loop_thread()
         for _ in ordered_window(lambda o: loop.submit(self._put_async(o)), objs, concurrency):
             pass

@@ -152,6 +152,23 @@ def test_put_many_writes_all(store):
     assert store.get("resource=bulk/data/id=77").metadata == {"_v": "v1", "0": "77"}
 
 
+def test_put_many_fresh_writes_objects_exactly_as_put_does(store):
+    """A restore into an empty resource writes `fresh` (no existence check, no rename on the
+    filesystem): what it writes reads back the same as an ordinary put, body and content type too."""
+    objs = [RawObject(key=f"resource=fresh/data/id={i}", metadata={"_v": "v1", "0": str(i)},
+                      content_type="application/json" if i % 2 else None, body=b"{}" if i % 3 == 0 else b"")
+            for i in range(30)]
+    store.put_many(iter(objs), fresh=True)
+    store.put(RawObject(key="resource=slow/data/id=0", metadata=objs[0].metadata, content_type=None, body=b"{}"))
+    assert {i.key for i in store.list_data("fresh")} == {o.key for o in objs}
+    for o in objs:
+        got = store.get(o.key)
+        assert (got.metadata, got.body) == (o.metadata, o.body)
+        if o.content_type:  # without one, each server answers its own default
+            assert got.content_type == o.content_type
+    assert store.get("resource=fresh/data/id=0").etag == store.get("resource=slow/data/id=0").etag
+
+
 @pytest.mark.parametrize("name", ["../etc", "a/b", "..", ""])
 def test_refuses_resource_names_that_escape(store, name):
     with pytest.raises(InvalidResourceName):
