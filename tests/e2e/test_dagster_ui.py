@@ -35,6 +35,7 @@ GROUP = "s3db_backup"
 DAY = "2026-11-22"
 MANIFEST = "backup_manifest"
 from backup_pipeline.defs.checks import MANIFEST_CHECK, resource_check_names  # noqa: E402
+from backup_pipeline.repository import FilesystemRepository  # noqa: E402
 CHECKS = set(resource_check_names(parquet=False))  # no Parquet check: the demo writes no mirror
 
 SERVE_DEADLINE = 120  # dagster dev answers GraphQL with the location loaded (~10-20 s measured)
@@ -69,6 +70,34 @@ WORKSPACE = """
         locationOrLoadError { __typename
           ... on RepositoryLocation { name repositories { name pipelines { name } } }
           ... on PythonError { message stack } } } }
+    ... on PythonError { message } } }
+"""
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on RunConflict { message }
+    ... on ConflictingExecutionParamsError { message }
+    ... on NoModeProvidedError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { invalidOutputName }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PipelineNotFoundError { message }
+    ... on PresetNotFoundError { message }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) { __typename
+    ... on PartitionBackfill { status runs(limit: 10) { runId status tags { key value } } }
     ... on PythonError { message } } }
 """
 
@@ -233,6 +262,18 @@ def _wait_until_served(base: str, proc: subprocess.Popen, log: Path) -> tuple[st
     raise AssertionError(f"dagster dev not serving {JOB} after {SERVE_DEADLINE}s (last: {last}):\n{_log_tail(log)}")
 
 
+def _wait_for_backfill(base: str, backfill_id: str, log: Path) -> dict:
+    deadline = time.monotonic() + RUN_DEADLINE
+    backfill = None
+    while time.monotonic() < deadline:
+        backfill = _graphql(base, BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}:
+            return backfill
+        time.sleep(1)  # poll interval: the daemon launches and finishes the run on its own
+    raise AssertionError(f"backfill {backfill_id} not finished after {RUN_DEADLINE}s: {backfill}\n{_log_tail(log)}")
+
+
 def _wait_for_run(base: str, run_id: str, log: Path) -> dict:
     deadline = time.monotonic() + RUN_DEADLINE
     run = None
@@ -318,6 +359,23 @@ def test_backup_run_from_dagster_dev_shows_in_graphql_and_ui(tmp_path):
                 execution = check["executionForLatestMaterialization"]
                 assert check["blocking"], (key, check)
                 assert execution["status"] == "SUCCEEDED" and execution["runId"] == rerun_id, (key, check)
+
+        # -- a 3-day backfill through the daemon: one run over the days (BackfillPolicy.single_run),
+        # done oldest first, so each day's incremental has the day before as committed parent
+        days = ["2026-11-23", "2026-11-24", "2026-11-25"]
+        launched = _graphql(base, LAUNCH_BACKFILL, {"backfillParams": {
+            "partitionNames": days, "fromFailure": False,
+            "assetSelection": [{"path": ["s3db", r]} for r in resources] + [{"path": ["s3db", MANIFEST]}]}})
+        launched = launched["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill = _wait_for_backfill(base, launched["backfillId"], log)
+        assert backfill["status"].startswith("COMPLETED") and backfill["status"] != "COMPLETED_FAILED", \
+            f"{backfill}\n{_log_tail(log)}"
+        assert len(backfill["runs"]) == 1 and backfill["runs"][0]["status"] == "SUCCESS", backfill
+        repo = FilesystemRepository(tmp_path / "repo")
+        manifests = sorted((repo.read_manifest(b) for b in repo.backup_ids()), key=lambda m: m.started_at)
+        assert [(m.partition, m.type) for m in manifests] == [(DAY, "full")] + [(d, "incremental") for d in days]
+        assert all(m.parent == prev.id for prev, m in zip(manifests, manifests[1:]))
 
         # -- the asset catalog in headless Chromium lists them all
         ARTIFACTS.mkdir(exist_ok=True)
