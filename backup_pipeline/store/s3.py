@@ -154,10 +154,29 @@ class S3Store:
 
     @translates_storage_errors
     def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+        parent = prefix.rpartition("/")[0]
         if prefix.endswith("/") and _object_store_safe(prefix.rstrip("/")):
             yield from self._list_fast(prefix)
+        elif not parent or _object_store_safe(parent):
+            yield from self._list_mid_segment(prefix)
         else:
             yield from self._list_boto(prefix)
+
+    def _list_mid_segment(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Keys under a prefix that ends inside a name (`resource=R/sequence=`): object_store lists
+        whole path segments, so the parent's entries are listed one level deep and the matching
+        sub-folders recursively, in key order (no boto3 for the sequence listing of every backup)."""
+        parent = prefix.rpartition("/")[0]
+        level = retry(lambda: obstore.list_with_delimiter(self._obs, parent or None),
+                      f"LIST {self._where(parent + '/')}")
+        entries = [(m["path"], m) for m in level["objects"] if m["path"].startswith(prefix)]
+        entries += [(p + "/", None) for p in level["common_prefixes"] if (p + "/").startswith(prefix)]
+        for name, meta in sorted(entries, key=lambda e: e[0]):
+            if meta is None:
+                yield from self._list_fast(name)
+            else:
+                yield ObjectInfo(key=meta["path"], etag=meta["e_tag"] or "", last_modified=meta["last_modified"],
+                                 size=meta["size"])
 
     def _list_fast(self, prefix: str) -> Iterator[ObjectInfo]:
         yielded = 0

@@ -178,3 +178,24 @@ def test_refuses_resource_names_that_escape(store, name):
 def test_missing_object_is_not_found(store):
     with pytest.raises(NotFound):
         store.get("resource=users/data/id=nope")
+
+
+def test_an_s3_backup_and_restore_never_import_boto3(moto_server, bucket_name, tmp_path):
+    """obstore does every request of an S3 source, sequence listings included: boto3 (~0.3 s to
+    import) stays out of a backup and a restore of a database whose keys object_store can name."""
+    import subprocess
+    import sys
+
+    load_fs_db_into_bucket(moto_server.boto_client(), bucket_name)
+    code = (
+        "import sys\n"
+        "from backup_pipeline import Backups\n"
+        f"b = Backups({moto_server.connection_string(bucket_name)!r}, {str(tmp_path / 'repo')!r})\n"
+        "m = b.backup('full')\n"
+        f"b.restore(m.id, {moto_server.connection_string(bucket_name, 'restored')!r})\n"
+        "print(m.totals.records, len(m.sequences), 'boto3' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records, sequences, boto = out.stdout.split()
+    assert int(records) == 27 and int(sequences) > 0 and boto == "False"
