@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .engine.backup import BackupRequest, run_backup, source_identity
-from .engine.catalog import BackupInfo, complete_manifests, describe_backup, list_backups
+from .engine.catalog import BackupInfo, complete_manifests, describe_backup, list_backups, resolve_backup_id
 from .engine.cleanup import run_cleanup
 from .engine.copy import copy_backup
 from .engine.progress import Progress
@@ -89,11 +89,16 @@ class Backups:
     def list(self) -> list[BackupInfo]:
         return list_backups(self.repo)
 
+    def resolve(self, ref: str) -> str:
+        """A backup's id from its id, a unique prefix of it, or `latest` (as restic names snapshots);
+        every method taking a backup id accepts these."""
+        return resolve_backup_id(self.repo, ref)
+
     def status(self, backup_id: str) -> BackupInfo:
-        return describe_backup(self.repo, backup_id)
+        return describe_backup(self.repo, self.resolve(backup_id))
 
     def verify(self, backup_id: str, progress: Progress | None = None) -> VerifyReport:
-        return verify_backup(self.repo, backup_id, progress)
+        return verify_backup(self.repo, self.resolve(backup_id), progress)
 
     def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
@@ -101,6 +106,7 @@ class Backups:
         """Restore the state at `backup_id` into `target`; `verify` reads every written object back
         from the target and compares it with the backup before the target is marked whole. A
         target that drops empty metadata values is refused unless `accept_empty_metadata_loss`."""
+        backup_id = self.resolve(backup_id)  # before the target is opened: a wrong id creates nothing
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
             return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
@@ -112,7 +118,7 @@ class Backups:
 
     def copy(self, backup_id: str, to: Repository) -> list[str]:
         """Copy a committed backup into another repository (files, then the manifest)."""
-        return copy_backup(self.repo, to, backup_id, self.lock)
+        return copy_backup(self.repo, to, self.resolve(backup_id), self.lock)
 
     # -- retention -----------------------------------------------------------------------
     def cleanup(self, policy: RetentionPolicy, *, apply: bool = False, now: datetime | None = None,

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from ..api import Backups
 from ..errors import IncompleteBackup
-from .common import add_repo_options, emit_json, human_bytes, repository_settings
+from .common import ID_HELP, add_repo_options, emit_json, human_bytes, repository_settings
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("list", help="list the backups of a repository (complete, incomplete, failed)")
+    text = "list the backups of a repository (complete, incomplete, failed)"
+    p = sub.add_parser("list", help=text, description=text.capitalize() + ".")
     add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_list)
-    p = sub.add_parser("status", help="show one backup")
-    p.add_argument("backup_id", metavar="BACKUP_ID")
+    text = "show one backup: state, type, parent, times, records, size, resources"
+    p = sub.add_parser("status", help=text, description=text.capitalize() + ".")
+    p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
     add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_status)
-    p = sub.add_parser("verify", help="check a backup's files against its manifest, its records, and its chain")
-    p.add_argument("backup_id", metavar="BACKUP_ID")
+    text = "check a backup's files against its manifest, its records, and its chain"
+    p = sub.add_parser("verify", help=text, description=text.capitalize() + " (exit 4 naming what differs).")
+    p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
     add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_verify)
@@ -37,6 +40,21 @@ def run_list(args) -> int:
     return 0
 
 
+def _shown(key: str, value) -> str:
+    """A status value as a person reads it (not Python's None, True or list)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    if key == "bytes":
+        return f"{human_bytes(value)} ({value:,} bytes)"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def run_status(args) -> int:
     with Backups(None, repository_settings(args)) as b:
         info = b.status(args.backup_id)
@@ -44,7 +62,7 @@ def run_status(args) -> int:
         emit_json(info.as_json())
     else:
         for k, v in info.as_json().items():
-            print(f"{k:<12} {v}")
+            print(f"{k:<14} {_shown(k, v)}")
     return 0 if info.state == "complete" else IncompleteBackup.exit_code
 
 

@@ -3,22 +3,29 @@ JSON output, human sizes and progress on a terminal."""
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 
 import orjson
 
 from ..engine.progress import Progress, human_bytes  # noqa: F401 - re-exported for the commands
+from ..errors import UsageError
 from ..settings import (REPO_PASSPHRASE_ENV, SOURCE_PASSPHRASE_ENV, SSE_C_KEY_ENV, RepositorySettings,
                         SourceSettings, settings_from)
+
+
+REPO_ENV = "BACKUP_REPO"
+ID_HELP = "a backup id, a unique prefix of one, or latest (the newest committed backup)"
 
 
 def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: bool = False) -> None:
     """The repository group; every dest is a RepositorySettings field (except the list's)."""
     g = p.add_argument_group("repository")
-    g.add_argument(flag, dest=dest, action="append", required=True, metavar="REPO",
+    g.add_argument(flag, dest=dest, action="append", metavar="REPO",
                    help="backup repository: a folder (path templates {date} {time} {type} {id} allowed), "
-                   "file:///path or s3://bucket/prefix; repeat for several destinations")
+                   "file:///path or s3://bucket/prefix; repeat for several destinations"
+                   + (f" (default ${REPO_ENV}, comma-separated)" if dest == "repos" else ""))
     g.add_argument("--strategy", choices=["all", "any", "priority"], default="all",
                    help="with several --repo: all must succeed, any one, or the first that works (default all)")
     g.add_argument("--max-uploads", type=int, default=2, metavar="N",
@@ -49,7 +56,13 @@ def add_source_options(p) -> None:
 
 
 def repository_settings(args, dest: str = "repos", **overrides) -> RepositorySettings:
-    return settings_from(RepositorySettings, args, repos=getattr(args, dest), **overrides)
+    repos = getattr(args, dest)
+    if not repos and dest == "repos":  # restic's RESTIC_REPOSITORY: the same variable Dagster reads
+        repos = [r for r in os.environ.get(REPO_ENV, "").split(",") if r]
+    if not repos:
+        flag = {"repos": "--repo", "src": "--from", "dst": "--to"}.get(dest, dest)
+        raise UsageError(f"no repository: give {flag} REPO" + (f" (or set ${REPO_ENV})" if dest == "repos" else ""))
+    return settings_from(RepositorySettings, args, repos=repos, **overrides)
 
 
 def source_settings(args) -> SourceSettings:

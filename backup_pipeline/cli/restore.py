@@ -5,14 +5,14 @@ from __future__ import annotations
 from ..api import Backups
 from ..engine.restore import MODES
 from ..store.retry import retry_count
-from .common import add_repo_options, emit_json, progress, repository_settings
+from .common import ID_HELP, add_repo_options, emit_json, progress, repository_settings
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("restore", help="restore the state at a backup into a target database",
                        description="Replay the backup's chain into the target as raw objects, then partition "
                        "references, sequences and s3db.json, so s3db.js reads it as its own.")
-    p.add_argument("backup_id", metavar="BACKUP_ID")
+    p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
     add_repo_options(p)
     p.add_argument("--target", required=True, metavar="CONN", help="s3db.js connection string of the target")
     p.add_argument("--resource", action="append", metavar="NAME")

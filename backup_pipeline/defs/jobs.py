@@ -99,14 +99,15 @@ def restore_target(config: RestoreConfig) -> str:
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     target = restore_target(config)
     with Backups(None, backup_repo.settings()) as b:
-        committed_manifest(b.repo, config.backup_id)  # a wrong id fails first, naming what the repository holds
-        report = b.restore(config.backup_id, target, resources=config.resources, mode=config.mode.value,
+        backup_id = b.resolve(config.backup_id)  # an id, a unique prefix or latest; a wrong one fails first
+        committed_manifest(b.repo, backup_id)
+        report = b.restore(backup_id, target, resources=config.resources, mode=config.mode.value,
                            dry_run=config.dry_run, verify=config.verify,
                            accept_empty_metadata_loss=config.accept_empty_metadata_loss)
     for name, r in report.resources.items():
         context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={
-        "backup_id": config.backup_id, "target": report.target, "mode": config.mode.value, "dry_run": config.dry_run,
+        "backup_id": backup_id, "target": report.target, "mode": config.mode.value, "dry_run": config.dry_run,
         "chain": " -> ".join(report.chain),
         "written": dg.MetadataValue.int(sum(r.written for r in report.resources.values())),
         "deleted": dg.MetadataValue.int(sum(r.deleted for r in report.resources.values())),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import NotFound
+from ..errors import NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import read_json
 from ..repository.manifest import FAILURE, PLAN, Failure, Manifest, Plan
@@ -57,6 +57,8 @@ def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
 
 
 def list_backups(repo: Repository) -> list[BackupInfo]:
+    if not repo.exists():
+        raise NotFound(f"repository {repo.url} does not exist (check the path; a first backup creates it)")
     infos = []
     for bid in repo.backup_ids():
         try:
@@ -64,6 +66,30 @@ def list_backups(repo: Repository) -> list[BackupInfo]:
         except NotFound:
             continue  # an empty folder: nothing was ever written
     return sorted(infos, key=lambda i: (i.started_at or "", i.id))
+
+
+def resolve_backup_id(repo: Repository, ref: str) -> str:
+    """A backup named as restic names snapshots: its id, a unique prefix of it, or `latest` (the
+    newest committed backup of the repository)."""
+    if ref == "latest":
+        manifests = complete_manifests(repo)
+        if not manifests:
+            raise NotFound(f"no committed backup in {repo.url}, so none is the latest")
+        return manifests[-1].id
+    ids = repo.backup_ids()
+    if ref in ids:
+        return ref
+    matches = [i for i in ids if ref and i.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
+        raise UsageError(f"backup {ref!r} is ambiguous in {repo.url}: {len(matches)} ids begin with it ({shown}); "
+                         "give more of the id")
+    if not repo.exists():
+        raise NotFound(f"backup {ref!r} not found: repository {repo.url} does not exist")
+    raise NotFound(f"backup {ref!r} not found in {repo.url} (give an id, a unique prefix of one, or latest; "
+                   "`backup-pipeline list` shows them)")
 
 
 def complete_manifests(repo: Repository, source: str | None = None) -> list[Manifest]:

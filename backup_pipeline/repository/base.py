@@ -30,6 +30,9 @@ class Repository(Protocol):
     url: str
     encryption: "Encryption"  # PLAIN, or the client-side encryption of the repository
 
+    def exists(self) -> bool:
+        """Whether the repository is there at all (a folder that was never created is not)."""
+
     def backup_ids(self) -> list[str]:
         """Every backup folder, complete or not."""
 

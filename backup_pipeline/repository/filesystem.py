@@ -80,6 +80,9 @@ class FilesystemRepository:
     def location(self) -> Location:
         return Location(str(self.root))
 
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
     def backup_ids(self) -> list[str]:
         if not self.root.is_dir():
             return []

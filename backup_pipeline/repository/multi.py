@@ -169,6 +169,9 @@ class MultiRepository:
                 return r
         raise NotFound(f"backup {backup_id} not found in any of {self.url}")
 
+    def exists(self) -> bool:
+        return any(ok for _r, ok in self._each(lambda r: r.exists()))
+
     def backup_ids(self) -> list[str]:
         return sorted({bid for _r, ids in self._each(lambda r: r.backup_ids()) for bid in ids})
 

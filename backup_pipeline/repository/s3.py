@@ -210,6 +210,9 @@ class S3Repository:
         return {"Storage-Class": self.options.storage_class} if self.options.storage_class else {}
 
     # -- contract ------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return True  # a prefix exists once written to; a missing bucket fails listings with a named error
+
     @translates_storage_errors
     @_retried
     def backup_ids(self) -> list[str]:

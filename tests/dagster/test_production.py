@@ -177,7 +177,7 @@ def test_a_wrong_backup_id_fails_first_naming_it(setup):
         "restore_backup": {"config": {"backup_id": "full-2026-01-01T000000Z-0000", "target": f"file://{tmp / 'x'}"}}}})
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "full-2026-01-01T000000Z-0000 not found" in failure.event_specific_data.error.to_string()
+    assert "'full-2026-01-01T000000Z-0000' not found" in failure.event_specific_data.error.to_string()
     assert not (tmp / "x").exists()  # nothing was created
 
 

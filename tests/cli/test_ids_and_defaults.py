@@ -1,0 +1,81 @@
+"""What a restic user expects of names and defaults: `latest` and unique prefixes for backup ids,
+the repository from $BACKUP_REPO, an error (not an empty table) for a repository that is not
+there, and `status` printed for people."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+
+from backup_pipeline import Backups
+from s3db_fixtures import copy_fs_db
+
+CLI = [sys.executable, "-m", "backup_pipeline.cli"]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def _two_backups(tmp_path):
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    b = Backups(f"file://{src}", repo)
+    return repo, b.backup("full"), b.backup("incremental")
+
+
+def test_latest_and_unique_prefixes_name_backups(tmp_path):
+    repo, full, incr = _two_backups(tmp_path)
+    status = orjson.loads(run("status", "latest", "--repo", repo, "--json").stdout)
+    assert status["id"] == incr.id
+    prefix = full.id[:len("full-2")]  # "full-" alone is unique here too, but say a little more
+    verified = run("verify", prefix, "--repo", repo)
+    assert verified.returncode == 0 and full.id in verified.stdout
+    restored = orjson.loads(run("restore", "latest", "--repo", repo, "--target", f"file://{tmp_path / 'dst'}",
+                                "--json").stdout)
+    assert restored["id"] == incr.id and restored["chain"] == [full.id, incr.id]
+    assert Backups(None, repo).resolve("incr") == incr.id  # the API takes the same names
+
+
+def test_an_ambiguous_or_unknown_prefix_is_a_named_error(tmp_path):
+    repo, full, incr = _two_backups(tmp_path)
+    ambiguous = run("status", "", "--repo", repo)
+    unknown = run("status", "nope", "--repo", repo)
+    assert unknown.returncode == 3 and "'nope' not found" in unknown.stderr and "latest" in unknown.stderr
+    assert "Traceback" not in ambiguous.stderr + unknown.stderr
+    Backups(f"file://{tmp_path / 'src'}", repo).backup("full")  # two fulls now
+    two = run("status", "full-", "--repo", repo)
+    assert two.returncode == 2 and "ambiguous" in two.stderr and full.id in two.stderr
+
+
+def test_the_repository_comes_from_backup_repo(tmp_path):
+    repo, _full, incr = _two_backups(tmp_path)
+    listed = run("list", "--json", env={"BACKUP_REPO": repo})
+    assert listed.returncode == 0 and [b["id"] for b in orjson.loads(listed.stdout)][-1] == incr.id
+    missing = run("list", env={"BACKUP_REPO": ""})
+    assert missing.returncode == 2 and "--repo" in missing.stderr and "BACKUP_REPO" in missing.stderr
+
+
+def test_listing_a_repository_that_is_not_there_fails(tmp_path):
+    proc = run("list", "--repo", str(tmp_path / "does" / "not" / "exist"))
+    assert proc.returncode == 3 and "does not exist" in proc.stderr and proc.stdout == ""
+
+
+def test_status_reads_like_text_not_python(tmp_path):
+    repo, full, _incr = _two_backups(tmp_path)
+    out = run("status", full.id, "--repo", repo).stdout
+    assert "None" not in out and "['" not in out and "True" not in out
+    lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+    assert lines["parent"] == "-" and "users" in lines["resources"] and lines["state"] == "complete"
+
+
+def test_every_command_describes_itself_in_help():
+    described = {"list": "List the backups of a repository", "status": "Show one backup",
+                 "verify": "Check a backup's files against its manifest", "copy": "Copy every file of a committed"}
+    for command, words in described.items():
+        text = run(command, "--help").stdout
+        assert words in text, (command, text[:400])
+        assert "latest" in text or command == "list"  # the id argument says what it accepts
