@@ -4,7 +4,9 @@ Exit codes are those of errors.py (README "Exit codes")."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 
 from .. import __version__
@@ -14,8 +16,21 @@ from . import athena, backup, catalog, cleanup, copy, demo, inspect, restore
 COMMANDS = (backup, restore, catalog, cleanup, copy, athena, inspect, demo)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a short error: one line saying what is wrong (and the nearest command or
+    choice for a typo), then where help is, instead of the whole usage first."""
+
+    def error(self, message: str):
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        choices = re.findall(r"'([^']*)'", message.split("choose from", 1)[-1]) if wrong else []
+        close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
+        if close:
+            message = f"{message.split(' (choose from', 1)[0]}; did you mean {close[0]!r}?"
+        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="backup-pipeline",
         description="Back up and restore s3db.js databases (filesystem layout or S3).",
     )

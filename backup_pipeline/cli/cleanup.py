@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
         "a kept incremental keeps its whole chain; incomplete and failed backups are removed once older than "
         "--grace. With no --keep-* option nothing is removed. Nothing is deleted without --apply.",
     )
-    add_repo_options(p)
+    add_repo_options(p, locking=True)
     for period, what in (("last", "the N newest complete backups"), ("hourly", "the newest backup of each of the last N hours"),
                          ("daily", "... of each of the last N days"), ("weekly", "... of each of the last N ISO weeks"),
                          ("monthly", "... of each of the last N months"), ("yearly", "... of each of the last N years")):

@@ -19,26 +19,30 @@ REPO_ENV = "BACKUP_REPO"
 ID_HELP = "a backup id, a unique prefix of one, or latest (the newest committed backup)"
 
 
-def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: bool = False) -> None:
-    """The repository group; every dest is a RepositorySettings field (except the list's)."""
+def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: bool = False,
+                     locking: bool = False) -> None:
+    """The repository group; every dest is a RepositorySettings field (except the list's). Only
+    writers show write options: `locking` (takes a lease: --lock-wait), `writing` (writes backup
+    files: destinations, storage class, encryption)."""
     g = p.add_argument_group("repository")
     g.add_argument(flag, dest=dest, action="append", metavar="REPO",
                    help="backup repository: a folder (path templates {date} {time} {type} {id} allowed), "
                    "file:///path or s3://bucket/prefix; repeat for several destinations"
                    + (f" (default ${REPO_ENV}, comma-separated)" if dest == "repos" else ""))
-    g.add_argument("--strategy", choices=["all", "any", "priority"], default="all",
-                   help="with several --repo: all must succeed, any one, or the first that works (default all)")
-    g.add_argument("--max-uploads", type=int, default=2, metavar="N",
-                   help="with several --repo: destinations written at once (default 2)")
     g.add_argument("--endpoint-url", default=None, help="S3 endpoint (default $AWS_ENDPOINT_URL, else AWS)")
     g.add_argument("--region", default=None, help="S3 region (default $AWS_REGION, else us-east-1)")
     g.add_argument("--profile", default=None, help="AWS profile (default $AWS_PROFILE)")
     g.add_argument("--repo-passphrase", default=None, metavar="P",
                    help=f"passphrase of an encrypted repository (default ${REPO_PASSPHRASE_ENV})")
     g.add_argument("--repo-key-file", default=None, metavar="FILE", help="raw 32-byte key of an encrypted repository")
-    g.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait this long for another writer's lock before failing (exit code 7)")
+    if locking or writing:
+        g.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
+                       help="wait this long for another writer's lock before failing (exit code 7)")
     if writing:
+        g.add_argument("--strategy", choices=["all", "any", "priority"], default="all",
+                       help="with several --repo: all must succeed, any one, or the first that works (default all)")
+        g.add_argument("--max-uploads", type=int, default=2, metavar="N",
+                       help="with several --repo: destinations written at once (default 2)")
         g.add_argument("--storage-class", default=None, help="S3 storage class, e.g. STANDARD_IA, GLACIER_IR")
         g.add_argument("--sse", choices=["AES256", "aws:kms", "sse-c"], default=None, help="S3 server-side encryption")
         g.add_argument("--sse-kms-key-id", default=None, help="KMS key id for --sse aws:kms")
@@ -48,9 +52,14 @@ def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: b
                        help="encrypt a new repository client-side (AES-256-GCM, scrypt key from --repo-passphrase)")
 
 
+def connection_arg(text: str) -> str:
+    """A connection string, or a plain path for a folder database (as --repo takes one)."""
+    return text if "://" in text else f"file://{os.path.abspath(os.path.expanduser(text))}"
+
+
 def add_source_options(p) -> None:
-    p.add_argument("--source", dest="connection", required=True, metavar="CONN",
-                   help="s3db.js connection string (file://, s3://, http(s)://)")
+    p.add_argument("--source", dest="connection", required=True, metavar="CONN", type=connection_arg,
+                   help="s3db.js connection string (file://, s3://, http(s)://) or a folder path")
     p.add_argument("--passphrase", metavar="P", default=None,
                    help=f"s3db.js secrets passphrase (default ${SOURCE_PASSPHRASE_ENV})")
 

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
                        description="Copy every file of a committed backup, then its manifest last, from one "
                        "repository to another; a destination that missed a backup is completed this way.")
     p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
-    add_repo_options(p, dest="src", flag="--from")
+    add_repo_options(p, dest="src", flag="--from", locking=True)
     p.add_argument("--to", dest="dst", action="append", required=True, metavar="REPO", help="destination repository")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..api import Backups
 from ..engine.restore import MODES
 from ..store.retry import retry_count
-from .common import ID_HELP, add_repo_options, emit_json, progress, repository_settings
+from .common import ID_HELP, add_repo_options, connection_arg, emit_json, progress, repository_settings
 
 
 def add_parser(sub) -> None:
@@ -13,8 +13,9 @@ def add_parser(sub) -> None:
                        description="Replay the backup's chain into the target as raw objects, then partition "
                        "references, sequences and s3db.json, so s3db.js reads it as its own.")
     p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
-    add_repo_options(p)
-    p.add_argument("--target", required=True, metavar="CONN", help="s3db.js connection string of the target")
+    add_repo_options(p, locking=True)
+    p.add_argument("--target", required=True, metavar="CONN", type=connection_arg,
+                   help="s3db.js connection string of the target, or a folder path")
     p.add_argument("--resource", action="append", metavar="NAME")
     p.add_argument("--mode", choices=list(MODES), default="safe",
                    help="safe (default): refuse a resource already holding records; replace: delete them first; "

@@ -54,7 +54,8 @@ def test_exit_codes(tmp_path):
     repo = tmp_path / "repo"
     assert cli("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental", check=False).returncode == 3
     assert cli("verify", "nope", "--repo", repo, check=False).returncode == 3
-    assert cli("backup", "--source", "bad", "--repo", repo, check=False).returncode == 2
+    assert cli("backup", "--source", "ftp://bad", "--repo", repo, check=False).returncode == 2  # unknown scheme
+    assert cli("backup", "--source", tmp_path / "no-db", "--repo", repo, check=False).returncode == 3  # a path
     out = orjson.loads(cli("backup", "--source", f"file://{src}", "--repo", repo, "--json").stdout)
     f = repo / out["id"] / "users.jsonl.gz"
     f.write_bytes(f.read_bytes()[:-9])

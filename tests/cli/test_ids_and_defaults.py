@@ -79,3 +79,29 @@ def test_every_command_describes_itself_in_help():
         text = run(command, "--help").stdout
         assert words in text, (command, text[:400])
         assert "latest" in text or command == "list"  # the id argument says what it accepts
+
+
+def test_errors_are_one_line_with_a_suggestion_for_typos(tmp_path):
+    typo = run("bakup")
+    assert typo.returncode == 2 and "did you mean 'backup'?" in typo.stderr
+    missing = run("backup", "--repo", str(tmp_path / "repo"))
+    assert missing.returncode == 2 and "required: --source" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 2 and "usage:" not in missing.stderr
+
+
+def test_plain_paths_name_folder_databases(tmp_path):
+    """--source and --target take a folder path as --repo does (no file:// needed)."""
+    src = copy_fs_db(tmp_path / "src")
+    repo = str(tmp_path / "repo")
+    backed = run("backup", "--source", str(src), "--repo", repo, "--json")
+    assert backed.returncode == 0, backed.stderr
+    restored = run("restore", "latest", "--repo", repo, "--target", str(tmp_path / "dst"), "--json")
+    assert restored.returncode == 0 and orjson.loads(restored.stdout)["totals"]["written"] == 27
+    assert (tmp_path / "dst" / "s3db.json").is_file()
+
+
+def test_read_only_commands_show_no_write_options():
+    for command in ("list", "status", "verify"):
+        text = run(command, "--help").stdout
+        assert "--lock-wait" not in text and "--strategy" not in text and "--max-uploads" not in text, command
+    assert "--lock-wait" in run("restore", "--help").stdout and "--strategy" in run("backup", "--help").stdout
