@@ -129,6 +129,13 @@ def object_differences(want: RawObject, got: RawObject | None, empty_may_drop: b
     return out
 
 
+def live_objects(manifest: Manifest, resource: str) -> int | None:
+    """How many objects the resource holds at this backup (its key index counts them): the total
+    a restore's progress runs to, so it can show an ETA."""
+    index = manifest.resources[resource].index
+    return index.entries if index is not None else None
+
+
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:
     """The target's s3db.json with the restored resources' definitions added; a resource the
     target already defines differently is refused."""
@@ -277,7 +284,7 @@ class RestoreRun:
         new_refs: set[str] = set()  # merge only: the references this restore wrote
         restored_ids: set[str] = set()  # merge only: ids whose references it rewrote
         chain = resource_chain(self.repo, manifest, name)
-        self.progress.start(name, None)
+        self.progress.start(name, live_objects(manifest, name))
 
         def objects() -> Iterator[RawObject]:
             for position, m in enumerate(chain):
@@ -359,7 +366,7 @@ class RestoreRun:
         compared with the backup: user metadata, content type, body. Returns how many were
         equal, how many empty values the target dropped (an accepted loss), and what differs in
         the others (object and field)."""
-        self.progress.start(f"verify {name}", None)
+        self.progress.start(f"verify {name}", live_objects(manifest, name))
         differences: list[str] = []
         count = lost_empty = 0
         batch: list[RawObject] = []

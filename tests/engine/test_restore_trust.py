@@ -174,3 +174,31 @@ def test_a_target_that_keeps_empty_metadata_is_not_refused(moto_server, bucket_n
     report = Backups(None, repo).restore(m.id, moto_server.connection_string(bucket_name, "db"), verify=True)
     assert sum(p.empty_values_lost for p in report.resources.values()) == 0
     assert sum(p.verified for p in report.resources.values()) == 27
+
+
+def test_restore_progress_knows_its_total(tmp_path):
+    """The key index counts a resource's objects at the backup: a restore's progress runs to that
+    total (so a terminal can show an ETA), for a chain as for a full."""
+    from backup_pipeline.engine.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.totals, self.done = {}, {}
+
+        def start(self, task, total=None):
+            self.totals[task] = total
+
+        def advance(self, task, n=1):
+            self.done[task] = self.done.get(task, 0) + n
+
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    b = Backups(f"file://{src}", repo)
+    b.backup("full")
+    (src / "resource=users" / "data" / "id=u2").unlink()
+    (src / "resource=users" / "data" / "id=u2.meta.json").unlink()
+    inc = b.backup("incremental")
+    seen = Recorder()
+    b.restore(inc.id, f"file://{tmp_path / 'dst'}", progress=seen, verify=True)
+    assert seen.totals["users"] == seen.done["users"] == 3  # one deleted since the full
+    assert seen.totals["verify users"] == 3
+    assert all(seen.totals[t] == seen.done.get(t, 0) for t in seen.totals if not t.startswith("verify"))
