@@ -236,6 +236,9 @@ def _stop(proc: subprocess.Popen) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        deadline = time.monotonic() + 10
+        while _live_group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)  # a killed process leaves /proc only once the kernel has torn it down
     proc.wait(timeout=10)
 
 
