@@ -231,3 +231,20 @@ def test_defaults_are_consistent_and_a_missed_night_shows(setup):
     assert sensors["backup_run_failed"].default_status == dg.DefaultSensorStatus.RUNNING
     spec = defs.resolve_assets_def(MANIFEST_KEY).specs_by_key[MANIFEST_KEY]
     assert spec.freshness_policy is not None and spec.freshness_policy.deadline_cron == "0 6 * * *"
+
+
+def test_dg_check_defs_loads_the_project_without_warnings(tmp_path):
+    """[tool.dg] in pyproject: `dg check defs` (and so `dg dev`) finds the code location."""
+    import os
+    import subprocess
+    import sys
+
+    src = copy_fs_db(tmp_path / "src")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "S3DB_", "BACKUP_"))}
+    env.update(S3DB_SOURCE=f"file://{src}", BACKUP_REPO=str(tmp_path / "repo"), DAGSTER_HOME=str(tmp_path))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([str(Path(sys.executable).with_name("dg")), "check", "defs"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "All definitions loaded successfully" in proc.stdout + proc.stderr
+    assert "Warning" not in proc.stdout + proc.stderr
