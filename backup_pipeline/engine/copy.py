@@ -1,5 +1,6 @@
-"""Copy a committed backup to another repository: every file, then the manifest last, under
-the destination's lease (so a cleanup there never removes a backup being copied in)."""
+"""Copy a committed backup to another repository: every file its manifest records, then the
+manifest last, under the destination's lease (so a cleanup there never removes a backup being
+copied in)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import shutil
 from ..errors import NotFound
 from ..repository import MANIFEST_NAME, Repository
 from ..repository.lock import LockOptions, acquire
-from ..repository.manifest import FAILURE
 
 
 def copy_backup(src: Repository, dst: Repository, backup_id: str, lock: LockOptions | None = None) -> list[str]:
@@ -21,9 +21,9 @@ def copy_backup(src: Repository, dst: Repository, backup_id: str, lock: LockOpti
         if dst.read_manifest(backup_id) is not None:
             return []
         copied = []
-        for name in src.file_names(backup_id):
-            if name in (MANIFEST_NAME, FAILURE):
-                continue
+        # the files the manifest records, nothing else: a staged (Dagster) backup's plan and
+        # stage files are how it was built, not part of it
+        for name in [f.file for _resource, f in manifest.files()]:
             with src.open_file(backup_id, name) as f, dst.create_file(backup_id, name) as out:
                 shutil.copyfileobj(f, out, 1 << 20)
             copied.append(name)

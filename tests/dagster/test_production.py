@@ -248,3 +248,19 @@ def test_dg_check_defs_loads_the_project_without_warnings(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "All definitions loaded successfully" in proc.stdout + proc.stderr
     assert "Warning" not in proc.stdout + proc.stderr
+
+
+def test_copy_of_a_dagster_backup_leaves_its_staging_files_behind(setup, tmp_path):
+    """A staged backup's plan.json and RESOURCE.stage.json are how it was built, not part of it:
+    `copy` takes the files the manifest records and the manifest, and the copy verifies."""
+    from backup_pipeline import Backups
+
+    defs, _src, repo, _tmp = setup
+    bid = _materializations(_job(defs).execute_in_process(partition_key=SUNDAY, instance=dg.DagsterInstance.ephemeral()))[
+        "backup_manifest"]["backup_id"].value
+    assert "plan.json" in repo.file_names(bid) and any(n.endswith(".stage.json") for n in repo.file_names(bid))
+    copied = Backups(None, repo).copy(bid, FilesystemRepository(tmp_path / "other"))
+    assert copied[-1] == "s3db.json" and not [n for n in copied if n == "plan.json" or n.endswith(".stage.json")]
+    other = Backups(None, str(tmp_path / "other"))
+    assert sorted(FilesystemRepository(tmp_path / "other").file_names(bid)) == sorted(copied)
+    assert other.verify(bid).files == len(copied) - 1
