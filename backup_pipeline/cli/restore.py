@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api import Backups
+from ..errors import ConflictError
 from ..engine.restore import MODES
 from ..store.retry import retry_count
 from .common import ID_HELP, add_repo_options, connection_arg, emit_json, progress, repository_settings
@@ -51,4 +52,6 @@ def run(args) -> int:
         lost = sum(p.empty_values_lost for p in report.resources.values())
         if lost:
             print(f"  {lost} empty metadata value(s) dropped by the target, as accepted")
-    return 0
+        if report.refused:
+            print(f"  the restore itself would refuse: {report.refused}")
+    return ConflictError.exit_code if report.refused else 0  # a script learns the real run would fail

@@ -57,12 +57,14 @@ class RestoreReport:
     chain: list[str] = field(default_factory=list)
     resources: dict[str, ResourcePlan] = field(default_factory=dict)
     database_json: str = ""
+    refused: str | None = None  # a dry run in safe mode: why the real run would refuse
 
     def as_json(self) -> dict:
         return {
             "id": self.backup_id, "target": self.target, "mode": self.mode, "dryRun": self.dry_run,
             "chain": self.chain, "databaseJson": self.database_json,
             "resources": {k: v.as_json() for k, v in self.resources.items()},
+            **({"refused": self.refused} if self.refused else {}),
             "totals": {"written": sum(p.written for p in self.resources.values()),
                        "deleted": sum(p.deleted for p in self.resources.values())},
         }
@@ -206,13 +208,14 @@ class RestoreRun:
         if marker is not None and self.mode == "safe":
             raise restore_marker.unfinished(self.target, marker, "restored into in safe mode")
         if self.mode == "safe":
-            for name in chosen:
-                if next(iter(self.target.list_data(name)), None) is not None:
-                    raise ConflictError(
-                        f"target {self.target.url} already holds records of resource {name!r}; "
-                        "choose --mode replace (delete them first), merge (overwrite same ids, keep others) "
-                        "or skip (keep existing ids)"
-                    )
+            held = [name for name in chosen if next(iter(self.target.list_data(name)), None) is not None]
+            if held:
+                refusal = (f"target {self.target.url} already holds records of resource(s) {', '.join(held)}; "
+                           "choose --mode replace (delete them first), merge (overwrite same ids, keep others) "
+                           "or skip (keep existing ids)")
+                if not self.dry_run:
+                    raise ConflictError(refusal)
+                report.refused = refusal  # a dry run shows the plan, and says the real run would refuse
         if not self.dry_run:
             self._probe_target(manifest, chosen)
             restore_marker.write(self.target, self.backup_id, self.mode, chosen, iso_ms(datetime.now(timezone.utc)))

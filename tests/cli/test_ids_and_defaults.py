@@ -105,3 +105,18 @@ def test_read_only_commands_show_no_write_options():
         text = run(command, "--help").stdout
         assert "--lock-wait" not in text and "--strategy" not in text and "--max-uploads" not in text, command
     assert "--lock-wait" in run("restore", "--help").stdout and "--strategy" in run("backup", "--help").stdout
+
+
+def test_a_dry_run_into_a_target_holding_records_shows_the_plan(tmp_path):
+    """restore --dry-run shows what would be written even where safe mode would refuse, says so,
+    and exits 5 as the real run would; nothing is written."""
+    repo, _full, _incr = _two_backups(tmp_path)
+    target = tmp_path / "dst"
+    assert run("restore", "latest", "--repo", repo, "--target", str(target)).returncode == 0
+    before = sorted(p.name for p in (target / "resource=users" / "data").iterdir())
+    dry = run("restore", "latest", "--repo", repo, "--target", str(target), "--dry-run")
+    assert dry.returncode == 5, dry.stderr
+    assert "would write" in dry.stdout and "would refuse" in dry.stdout and "--mode replace" in dry.stdout
+    as_json = run("restore", "latest", "--repo", repo, "--target", str(target), "--dry-run", "--json")
+    assert as_json.returncode == 5 and "users" in orjson.loads(as_json.stdout)["refused"]
+    assert sorted(p.name for p in (target / "resource=users" / "data").iterdir()) == before
