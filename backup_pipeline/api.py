@@ -18,7 +18,7 @@ from .engine.copy import copy_backup
 from .engine.progress import Progress
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
-from .engine.verify import VerifyReport, verify_backup
+from .engine.verify import VerifyReport, committed_manifest, verify_backup
 from .repository import Repository
 from .repository.lock import LockOptions
 from .repository.manifest import Manifest
@@ -106,7 +106,8 @@ class Backups:
         """Restore the state at `backup_id` into `target`; `verify` reads every written object back
         from the target and compares it with the backup before the target is marked whole. A
         target that drops empty metadata values is refused unless `accept_empty_metadata_loss`."""
-        backup_id = self.resolve(backup_id)  # before the target is opened: a wrong id creates nothing
+        backup_id = self.resolve(backup_id)
+        committed_manifest(self.repo, backup_id)  # before the target is opened: a wrong id creates nothing
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
             return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,

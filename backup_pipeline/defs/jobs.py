@@ -11,7 +11,6 @@ import dagster as dg
 from .assets import GROUP, MANIFEST_KEY
 from ..api import Backups
 from .resources import BackupRepository, Retention
-from ..engine.verify import committed_manifest
 from ..errors import UsageError
 from ..store.connection import has_secret
 
@@ -99,8 +98,7 @@ def restore_target(config: RestoreConfig) -> str:
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     target = restore_target(config)
     with Backups(None, backup_repo.settings()) as b:
-        backup_id = b.resolve(config.backup_id)  # an id, a unique prefix or latest; a wrong one fails first
-        committed_manifest(b.repo, backup_id)
+        backup_id = b.resolve(config.backup_id)  # an id, a unique prefix or latest
         report = b.restore(backup_id, target, resources=config.resources, mode=config.mode.value,
                            dry_run=config.dry_run, verify=config.verify,
                            accept_empty_metadata_loss=config.accept_empty_metadata_loss)

@@ -116,13 +116,18 @@ def test_encrypted_files_written_before_binding_still_read(tmp_path):
     assert [line for _n, line in read_lines(repo, bid, "old.jsonl", "none")] == [b'{"id": "a"}']
 
 
-def test_verify_reads_every_object_back(tmp_path):
+def _full_then_incremental_deleting_u2(tmp_path):
+    """A chain of two backups of the fixture: a full, then an incremental after users/u2 is deleted."""
     src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
     b = Backups(f"file://{src}", repo)
     b.backup("full")
     (src / "resource=users" / "data" / "id=u2").unlink()
     (src / "resource=users" / "data" / "id=u2.meta.json").unlink()
-    inc = b.backup("incremental")
+    return b, b.backup("incremental")
+
+
+def test_verify_reads_every_object_back(tmp_path):
+    b, inc = _full_then_incremental_deleting_u2(tmp_path)
     report = b.restore(inc.id, f"file://{tmp_path / 'dst'}", verify=True)
     assert {n: (p.written, p.verified) for n, p in report.resources.items()}["users"] == (3, 3)
     assert all(p.verified == p.written for p in report.resources.values())
@@ -191,12 +196,7 @@ def test_restore_progress_knows_its_total(tmp_path):
         def advance(self, task, n=1):
             self.done[task] = self.done.get(task, 0) + n
 
-    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
-    b = Backups(f"file://{src}", repo)
-    b.backup("full")
-    (src / "resource=users" / "data" / "id=u2").unlink()
-    (src / "resource=users" / "data" / "id=u2.meta.json").unlink()
-    inc = b.backup("incremental")
+    b, inc = _full_then_incremental_deleting_u2(tmp_path)
     seen = Recorder()
     b.restore(inc.id, f"file://{tmp_path / 'dst'}", progress=seen, verify=True)
     assert seen.totals["users"] == seen.done["users"] == 3  # one deleted since the full
