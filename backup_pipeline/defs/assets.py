@@ -218,7 +218,7 @@ def build_backup_assets(resources: list[str], *, parquet: bool = False, source_k
                 raise dg.Failure(
                     description=f"{day}: backup {outcome.backup_id} not committed: "
                                 f"{len(failed)} check(s) failed: "
-                                + "; ".join(f"{c.asset_key.path[-1]} {c.check_name}" for c in failed),
+                                + "; ".join(f"{c.asset_key.path[-1]} {c.check_name}: {c.description}" for c in failed),
                     metadata={"backup_id": outcome.backup_id})
         yield from _report(outcome, wanted, selected_checks, describe)
 

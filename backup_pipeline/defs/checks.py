@@ -1,10 +1,11 @@
 """The asset checks of a day's backup, evaluated inside the backup step before it commits (so
 a file that fails them is never committed), and again on a re-run of a committed partition.
 
-Per resource file: the engine's record checks (engine/checks.py, the same `verify` runs), with
-counts from DuckDB querying the file in place, or from reading it in Python where DuckDB cannot
-(encrypted, brotli); its sha256; the Parquet mirror's, only where the mirror is on. On the
-manifest: `backup_verifies`, the whole backup and its chain as `backup-pipeline verify` checks it.
+Per resource file, one check (`backup_file_valid`) holding every rule: the engine's record
+checks (engine/checks.py, the same `verify` runs), with counts from DuckDB querying the file in
+place, or from reading it in Python where DuckDB cannot (encrypted, brotli); its sha256; the
+Parquet mirror's, only where the mirror is on. On the manifest: `backup_verifies`, the whole
+backup and its chain as `backup-pipeline verify` checks it.
 """
 
 
@@ -12,20 +13,30 @@ import hashlib
 
 import dagster as dg
 
-from ..engine.checks import CHECKS, RecordScan, record_checks, scan_records
+from ..engine.checks import CHECKS, CheckOutcome, RecordScan, record_checks, scan_records
 from ..engine.verify import committed_manifest, verify_backup
 from ..errors import BackupPipelineError
-from ..query.duckdb_views import connect, file_url
+from ..query.connection import connect, file_url
 from ..repository.files import read_records
 from ..repository.manifest import ParquetMirror, ResourceEntry
 
-PARQUET_CHECK = "parquet_mirror_matches"
+PARQUET_RULE = "parquet_mirror_matches"
+RESOURCE_CHECK = "backup_file_valid"
 MANIFEST_CHECK = "backup_verifies"
 
 
+def resource_rules(parquet: bool) -> dict[str, str]:
+    """The rules a resource's file is checked by: the mirror's only when mirrors are written."""
+    return {name: desc for name, desc in CHECKS.items() if parquet or name != PARQUET_RULE}
+
+
 def resource_check_names(parquet: bool) -> dict[str, str]:
-    """The checks each resource asset has: the mirror's only when mirrors are written."""
-    return {name: desc for name, desc in CHECKS.items() if parquet or name != PARQUET_CHECK}
+    """The checks each resource asset has. One check holding every rule (each rule's outcome in
+    its metadata): a check costs two events in Dagster's event log, and a partition of ten
+    resources with one check per rule spent most of its time writing them (issue 16)."""
+    rules = resource_rules(parquet)
+    return {RESOURCE_CHECK: "the day's file of this resource passes every rule: "
+                            + "; ".join(f"{name} ({desc})" for name, desc in rules.items())}
 
 
 # Not partitioned (Dagster's partitioned checks are a preview that warns on every load): each
@@ -82,43 +93,51 @@ def _sha256(repo, backup_id: str, name: str) -> str:
     return h.hexdigest()
 
 
+def _parquet_outcome(repo, backup_id: str, resource: str, entry: ResourceEntry) -> CheckOutcome:
+    mirror = entry.parquet
+    if mirror is None:
+        return CheckOutcome(PARQUET_RULE, False, f"{resource}: no Parquet mirror was written, though "
+                                                 "BackupRepository.parquet is on")
+    try:
+        mirror_digest = _sha256(repo, backup_id, mirror.file)
+        rows = _parquet_rows(repo, backup_id, mirror) if not repo.encryption.enabled else mirror.rows
+    except Exception as exc:  # noqa: BLE001 - an unreadable mirror fails the rule, saying why
+        mirror_digest, rows = f"unreadable: {exc}"[:200], None
+    expected = entry.records + entry.tombstones
+    passed = mirror_digest == mirror.sha256 and rows == mirror.rows == expected
+    return CheckOutcome(PARQUET_RULE, passed, f"{repo.describe(backup_id, mirror.file)}: {rows} rows (recorded "
+                                              f"{mirror.rows}, lines {expected}), sha256 {mirror_digest}",
+                        {"parquet_rows": rows, "recorded_parquet_rows": mirror.rows})
+
+
 def resource_checks(repo, backup_id: str, resource: str, entry: ResourceEntry, asset_key: dg.AssetKey,
                     parquet: bool, log) -> list[dg.AssetCheckResult]:
-    """The check results of one resource's file in one backup."""
+    """`backup_file_valid` of one resource's file in one backup: every rule's outcome in the
+    metadata (`rule/NAME`), the failed rules' findings in the description."""
     where = repo.describe(backup_id, entry.data.file)
-    common = {"file": dg.MetadataValue.path(where), "backup_id": backup_id,
-              "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
+    metadata = {"file": dg.MetadataValue.path(where), "backup_id": backup_id,
+                "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
     try:
         scan = _scan(repo, backup_id, entry)
     except Exception as exc:  # noqa: BLE001 - a file that cannot be read fails the checks, saying why
         log.error(f"{where}: cannot be read: {exc}")
         scan = RecordScan(lines=-1, null_ids=-1, duplicate_ids=-1, tombstones=-1)
-        common["error"] = str(exc)[:500]
-    out = [dg.AssetCheckResult(check_name=o.name, asset_key=asset_key, passed=o.passed, description=o.detail,
-                               metadata={**common, **o.values})
-           for o in record_checks(where, entry, scan)]
+        metadata["error"] = str(exc)[:500]
+    outcomes = record_checks(where, entry, scan)
     digest = _sha256(repo, backup_id, entry.data.file)
-    out.append(dg.AssetCheckResult(check_name="sha256_matches_manifest", asset_key=asset_key,
-                                   passed=digest == entry.data.sha256,
-                                   metadata={**common, "sha256": digest, "recorded": entry.data.sha256}))
+    outcomes.append(CheckOutcome("sha256_matches_manifest", digest == entry.data.sha256,
+                                 f"{where}: sha256 {digest}, the manifest records {entry.data.sha256}",
+                                 {"sha256": digest, "recorded_sha256": entry.data.sha256}))
     if parquet:
-        mirror = entry.parquet
-        if mirror is None:
-            out.append(dg.AssetCheckResult(check_name=PARQUET_CHECK, asset_key=asset_key, passed=False,
-                                           description=f"{resource}: no Parquet mirror was written, though "
-                                                       "BackupRepository.parquet is on", metadata=common))
-        else:
-            try:
-                mirror_digest = _sha256(repo, backup_id, mirror.file)
-                rows = _parquet_rows(repo, backup_id, mirror) if not repo.encryption.enabled else mirror.rows
-            except Exception as exc:  # noqa: BLE001
-                mirror_digest, rows = f"unreadable: {exc}"[:200], None
-            expected = entry.records + entry.tombstones
-            out.append(dg.AssetCheckResult(
-                check_name=PARQUET_CHECK, asset_key=asset_key,
-                passed=mirror_digest == mirror.sha256 and rows == mirror.rows == expected,
-                metadata={**common, "parquet_rows": rows, "recorded_rows": mirror.rows, "sha256": mirror_digest}))
-    return out
+        outcomes.append(_parquet_outcome(repo, backup_id, resource, entry))
+    failed = [o for o in outcomes if not o.passed]
+    for o in outcomes:
+        metadata[f"rule/{o.name}"] = "passed" if o.passed else "FAILED"
+        metadata.update(o.values)
+    description = ("; ".join(f"{o.name}: {o.detail}" for o in failed) if failed
+                   else f"{len(outcomes)} rules passed: " + ", ".join(o.name for o in outcomes))
+    return [dg.AssetCheckResult(check_name=RESOURCE_CHECK, asset_key=asset_key, passed=not failed,
+                                description=description[:2000], metadata=metadata)]
 
 
 def manifest_check(repo, manifest, asset_key: dg.AssetKey, verified_now: bool = False) -> dg.AssetCheckResult:

@@ -59,12 +59,15 @@ def test_daily_partition_backs_up_every_resource_and_commits(fs_defs):
     assert manifest["partition"] == DAY and manifest["type"] == "full"
     assert gzip.open(tmp / "repo" / bid / "users.jsonl.gz").read().count(b"\n") == 4
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    # 4 per resource (no Parquet check without mirrors) and backup_verifies on the manifest
-    assert len(checks) == 4 * len(expected) + 1 and all(c.passed for c in checks)
+    # one per resource, every rule in it (no Parquet rule without mirrors), and backup_verifies
+    assert len(checks) == len(expected) + 1 and all(c.passed for c in checks)
     assert [c.check_name for c in checks if c.asset_key == MANIFEST_KEY] == ["backup_verifies"]
-    lines = {c.check_name: c.metadata for c in checks if c.asset_key.path[-1] == "users"}
-    assert lines["line_count_matches_manifest"]["lines"].value == 4
-    assert lines["line_count_matches_manifest"]["engine"].value == "duckdb"
+    users_check = [c for c in checks if c.asset_key.path[-1] == "users"][0]
+    assert users_check.check_name == "backup_file_valid"
+    rules = {k: v.value for k, v in users_check.metadata.items() if k.startswith("rule/")}
+    assert rules == {"rule/line_count_matches_manifest": "passed", "rule/ids_unique_and_not_null": "passed",
+                     "rule/tombstones_only_in_incrementals": "passed", "rule/sha256_matches_manifest": "passed"}
+    assert users_check.metadata["lines"].value == 4 and users_check.metadata["engine"].value == "duckdb"
     # the next day is an incremental on top of it
     result2 = _run_day(defs, NEXT, instance)
     assert result2.success
@@ -93,6 +96,9 @@ def test_a_failing_check_blocks_the_manifest(fs_defs):
     failed = [e.event_specific_data for e in second.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     assert failed, "the damaged file must fail its checks"
+    # the one check names the rule that failed, and says what it found
+    assert failed[0].metadata["rule/sha256_matches_manifest"].value == "FAILED"
+    assert "sha256_matches_manifest" in failed[0].description and "users.jsonl.gz" in failed[0].description
     assert "backup_manifest" not in _materializations(second)
     assert FilesystemRepository(tmp / "repo").read_manifest(bid) is None
 
@@ -162,7 +168,8 @@ def test_s3_source_and_repository(moto_server, bucket_name, tmp_path, monkeypatc
     assert mats["backup_manifest"]["records"].value == 27
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert checks and all(c.passed for c in checks)
-    mirror = [c for c in checks if c.check_name == "parquet_mirror_matches" and c.asset_key.path[-1] == "users"][0]
-    assert mirror.metadata["parquet_rows"].value == 4  # read by DuckDB from the S3 repository
+    users = [c for c in checks if c.asset_key.path[-1] == "users"][0]
+    assert users.metadata["rule/parquet_mirror_matches"].value == "passed"
+    assert users.metadata["parquet_rows"].value == 4  # read by DuckDB from the S3 repository
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket_name + "-bk")["Contents"]]
     assert any(k.endswith("/s3db.json") for k in keys)
