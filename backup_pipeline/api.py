@@ -129,7 +129,7 @@ class Backups:
 
     # -- records (restic's ls, diff, find, dump) ------------------------------------------
     def ls(self, backup_id: str, resources: list[str] | None = None) -> Iterator[RecordEntry]:
-        """The records of the state at a backup (resource, id, size, content hash), streamed."""
+        """The records of the state at a backup (resource, id, size, content hash), per resource in id order."""
         return list_records(self.repo, committed_manifest(self.repo, self.resolve(backup_id)), resources)
 
     def diff(self, old: str, new: str, resources: list[str] | None = None) -> dict[str, ResourceDiff]:

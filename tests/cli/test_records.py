@@ -18,7 +18,7 @@ import pytest
 
 import oracle
 from backup_pipeline import Backups
-from s3db_fixtures import copy_fs_db, expected_records
+from s3db_fixtures import copy_fs_db, expected_partitions, expected_records
 
 CLI = [sys.executable, "-m", "backup_pipeline.cli"]
 TESTS = Path(__file__).resolve().parents[1]
@@ -125,13 +125,14 @@ def test_ls_lists_the_records_of_the_state_at_a_backup(mutated):
 @pytest.fixture(scope="module")
 def three_backups(tmp_path_factory):
     """notes/n1 across three backups: in the full, updated by s3db.js before the first
-    incremental, deleted by s3db.js before the second."""
+    incremental, deleted by s3db.js before the second. events/e1 moves to another partition."""
     tmp = tmp_path_factory.mktemp("three")
     conn, repo = writable_fs_db(tmp / "src"), str(tmp / "repo")
     b = Backups(conn, repo)
     full = b.backup("full")
     original = b.dump(full.id, "notes", "n1")
-    record_ops(conn, ["update", "notes", "n1", {"title": "renamed", "priority": 9}])
+    record_ops(conn, ["update", "notes", "n1", {"title": "renamed", "priority": 9}],
+               ["update", "events", "e1", {"level": "error", "code": 501}])
     changed = b.backup("incremental")
     record_ops(conn, ["delete", "notes", "n1"])
     deleted = b.backup("incremental")
@@ -183,7 +184,13 @@ def test_restore_id_brings_one_record_back_as_s3db_read_it(three_backups):
     assert no_resource.returncode == 2 and "--resource" in no_resource.stderr
     restored = run_json("restore", full.id, "--repo", repo, "--target", conn, "--id", "n1", "--resource", "notes")
     assert restored["mode"] == "merge" and restored["totals"] == {"written": 1, "deleted": 0}
-    after, _ = oracle.read_back(conn, tmp / "after")
+    after, partitions = oracle.read_back(conn, tmp / "after")
     assert _without_times(after["notes"]) == _without_times(expected_records("fs")["notes"])  # n1 back, n2 as it was
     assert {k: _without_times(v) for k, v in after.items() if k != "notes"} == {
         k: _without_times(v) for k, v in before.items() if k != "notes"}
+    # a record back in its old partition: the reference of its newer one is gone
+    assert partitions["events"] != expected_partitions("fs")["events"]
+    run_json("restore", full.id, "--repo", repo, "--target", conn, "--id", "e1", "--resource", "events")
+    after, partitions = oracle.read_back(conn, tmp / "after-e1")
+    assert _without_times(after["events"]) == _without_times(expected_records("fs")["events"])
+    assert partitions["events"] == expected_partitions("fs")["events"]
