@@ -5,17 +5,21 @@
     m = b.backup("full")                      # or "incremental", resources=[...], exclude=[...]
     b.list(); b.status(m["id"]); b.verify(m["id"])
     b.restore(m["id"], target="file:///data/restored", mode="safe", dry_run=True)
+    b.diff(full_id, "latest"); b.ls("latest"); b.find("u1"); b.dump("latest", "users", "u1")
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterator
 
 from .engine.backup import BackupRequest, run_backup, source_identity
 from .engine.catalog import BackupInfo, complete_manifests, describe_backup, list_backups, resolve_backup_id
 from .engine.cleanup import run_cleanup
 from .engine.copy import copy_backup
 from .engine.progress import Progress
+from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, dump_record, find_record, list_records,
+                             require_records)
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
 from .engine.verify import VerifyReport, committed_manifest, verify_backup
@@ -101,21 +105,45 @@ class Backups:
         return verify_backup(self.repo, self.resolve(backup_id), progress)
 
     def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
-                mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
-                verify: bool = False, accept_empty_metadata_loss: bool = False) -> RestoreReport:
-        """Restore the state at `backup_id` into `target`; `verify` reads every written object back
-        from the target and compares it with the backup before the target is marked whole. A
-        target that drops empty metadata values is refused unless `accept_empty_metadata_loss`."""
+                mode: str | None = None, dry_run: bool = False, progress: Progress | None = None,
+                verify: bool = False, accept_empty_metadata_loss: bool = False,
+                ids: list[str] | None = None) -> RestoreReport:
+        """Restore the state at `backup_id` into `target` (mode safe by default); `verify` reads
+        every written object back from the target and compares it with the backup before the
+        target is marked whole. A target that drops empty metadata values is refused unless
+        `accept_empty_metadata_loss`. `ids`: only these records of the one resource named, merged
+        into the target (mode merge)."""
         backup_id = self.resolve(backup_id)
-        committed_manifest(self.repo, backup_id)  # before the target is opened: a wrong id creates nothing
+        manifest = committed_manifest(self.repo, backup_id)  # before the target is opened: a wrong id creates nothing
+        if ids is not None:  # and each record is there
+            resources = [require_records(self.repo, manifest, resources, ids)]
+        mode = mode or ("safe" if ids is None else "merge")
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
             return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
                               progress=progress, lock=self.lock, verify=verify,
-                              accept_empty_metadata_loss=accept_empty_metadata_loss).run()
+                              accept_empty_metadata_loss=accept_empty_metadata_loss, ids=ids).run()
         finally:
             if isinstance(target, str):
                 target_store.close()
+
+    # -- records (restic's ls, diff, find, dump) ------------------------------------------
+    def ls(self, backup_id: str, resources: list[str] | None = None) -> Iterator[RecordEntry]:
+        """The records of the state at a backup (resource, id, size, content hash), per resource in id order."""
+        return list_records(self.repo, committed_manifest(self.repo, self.resolve(backup_id)), resources)
+
+    def diff(self, old: str, new: str, resources: list[str] | None = None) -> dict[str, ResourceDiff]:
+        """Per resource, the ids added, changed and removed from the state at `old` to that at `new`."""
+        return diff_states(self.repo, committed_manifest(self.repo, self.resolve(old)),
+                           committed_manifest(self.repo, self.resolve(new)), resources)
+
+    def find(self, record_id: str, resources: list[str] | None = None) -> list[Sighting]:
+        """The backups holding a record, oldest first, with how it changed from one to the next."""
+        return find_record(self.repo, record_id, resources)
+
+    def dump(self, backup_id: str, resource: str, record_id: str) -> dict:
+        """One record of the state at a backup, decoded as the backup line holds it."""
+        return dump_record(self.repo, committed_manifest(self.repo, self.resolve(backup_id)), resource, record_id)
 
     def copy(self, backup_id: str, to: Repository) -> list[str]:
         """Copy a committed backup into another repository (files, then the manifest)."""

@@ -18,9 +18,12 @@ def add_parser(sub) -> None:
     p.add_argument("--target", required=True, metavar="CONN", type=connection_arg,
                    help="s3db.js connection string of the target, or a folder path")
     p.add_argument("--resource", action="append", metavar="NAME")
-    p.add_argument("--mode", choices=list(MODES), default="safe",
-                   help="safe (default): refuse a resource already holding records; replace: delete them first; "
-                   "merge: overwrite same ids, keep others; skip: keep existing ids")
+    p.add_argument("--id", dest="ids", action="append", metavar="RECORD_ID",
+                   help="restore only this record (repeat for several) of the one --resource, merged into the "
+                   "target (mode merge; its other records and sequences stay); exit 3 when the backup lacks it")
+    p.add_argument("--mode", choices=list(MODES), default=None,
+                   help="safe (default; merge with --id): refuse a resource already holding records; replace: "
+                   "delete them first; merge: overwrite same ids, keep others; skip: keep existing ids")
     p.add_argument("--dry-run", action="store_true", help="print what would be written and deleted; write nothing")
     p.add_argument("--verify", action="store_true",
                    help="read every restored object back from the target and compare it with the backup "
@@ -37,7 +40,7 @@ def run(args) -> int:
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
         report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
                            dry_run=args.dry_run, progress=bar, verify=args.verify,
-                           accept_empty_metadata_loss=args.accept_empty_metadata_loss)
+                           accept_empty_metadata_loss=args.accept_empty_metadata_loss, ids=args.ids)
     retries = retry_count() - retries_before  # storage requests sent again after a passing failure
     if args.json:
         emit_json({**report.as_json(), "retries": retries})

@@ -40,10 +40,11 @@ ROUND_OBJECTS = 4096
 ROUND_FETCHES = 512
 
 
-def read_index(repo, backup_id: str, index: IndexFile) -> Iterator[tuple[str, str, str, bytes]]:
-    """(key, token, digest, line with its newline) of a backup's key index, streamed."""
+def read_index(repo, backup_id: str, index: IndexFile, check: bool = False) -> Iterator[tuple[str, str, str, bytes]]:
+    """(key, token, digest, line with its newline) of a backup's key index, streamed; `check`:
+    against what the manifest records of it (bytes, sha256, lines) at its end."""
     where = repo.describe(backup_id, index.file)
-    for n, line in read_lines(repo, backup_id, index.file, index.compression):
+    for n, line in read_lines(repo, backup_id, index.file, index.compression, index if check else None):
         key, token, digest = parse_index_line(line, where, n)
         yield key, token, digest, line + b"\n"
 

@@ -103,6 +103,27 @@ def checked_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterat
             "stopped with its target marked unfinished")
 
 
+def chain_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterator[tuple[Manifest, int, dict]]:
+    """(backup, line number, line) of every line that decides the resource's state at `manifest`:
+    the chain newest first, the first line seen for a key winning (a tombstone: deleted), each
+    file checked against its manifest (checked_lines). Memory holds the keys of the chain's
+    incrementals, not those of its snapshot (nothing older follows it)."""
+    seen: set[str] = set()  # keys decided by a newer backup of the chain
+    chain = resource_chain(repo, manifest, resource)
+    for position, m in enumerate(chain):
+        oldest = position == len(chain) - 1
+        for n, line in checked_lines(repo, m, resource):
+            raw = line.get(RAW_KEY)
+            if not isinstance(raw, dict) or "key" not in raw:
+                raise IntegrityError(f"{repo.describe(m.id, m.resources[resource].data.file)}: line {n} has no "
+                                     f"{RAW_KEY} object")
+            if raw["key"] in seen:
+                continue
+            if not oldest:
+                seen.add(raw["key"])
+            yield m, n, line
+
+
 READ_BACK_BATCH = 256
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what stores report for an object written without one
 
@@ -169,9 +190,15 @@ def _definition_hash(entry: dict) -> str | None:
 class RestoreRun:
     def __init__(self, repo: Repository, backup_id: str, target: Store, *, resources: list[str] | None = None,
                  mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
-                 lock: LockOptions | None = None, verify: bool = False, accept_empty_metadata_loss: bool = False):
+                 lock: LockOptions | None = None, verify: bool = False, accept_empty_metadata_loss: bool = False,
+                 ids: list[str] | None = None):
+        """ids: restore only these records (restic's restore --include), with merge semantics: the
+        target keeps its other records and its sequences."""
         if mode not in MODES:
             raise UsageError(f"unknown restore mode {mode!r}; choose one of {', '.join(MODES)}")
+        if ids is not None and mode != "merge":
+            raise UsageError(f"restoring single records merges them into the target; mode {mode!r} does not apply")
+        self.ids = set(ids) if ids is not None else None
         self.repo, self.backup_id, self.target = repo, backup_id, target
         self.resources, self.mode, self.dry_run = resources, mode, dry_run
         self.progress = progress or Progress()
@@ -234,7 +261,8 @@ class RestoreRun:
                 raise IntegrityError(
                     f"restore --verify: {len(differences)} of {checked} objects read back from {self.target.url} differ "
                     f"from backup {self.backup_id} (the target stays marked unfinished):\n  {shown}")
-        for name in chosen:
+        sequenced = chosen if self.ids is None else []  # single records leave the target's sequences alone
+        for name in sequenced:
             for raw in manifest.sequences.get(name, []):
                 if not self.dry_run:
                     self.target.put(raw_from_json(raw))
@@ -283,50 +311,39 @@ class RestoreRun:
             existing = {info.key for info in self.target.list_data(name)}
         if self.mode == "skip" and self.verify:
             self._kept[name] = existing
-        seen: set[str] = set()  # keys decided by a newer backup of the chain
         new_refs: set[str] = set()  # merge only: the references this restore wrote
         restored_ids: set[str] = set()  # merge only: ids whose references it rewrote
-        chain = resource_chain(self.repo, manifest, name)
-        self.progress.start(name, live_objects(manifest, name))
+        self.progress.start(name, len(self.ids) if self.ids else live_objects(manifest, name))
 
         def objects() -> Iterator[RawObject]:
-            for position, m in enumerate(chain):
-                oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
-                data = m.resources[name].data
-                for n, line in checked_lines(self.repo, m, name):
-                    raw = line.get(RAW_KEY)
-                    if not isinstance(raw, dict) or "key" not in raw:
-                        raise IntegrityError(f"{self.repo.describe(m.id, data.file)}: line {n} has no {RAW_KEY} object")
-                    key = raw["key"]
-                    if key in seen:
-                        continue  # a newer backup in the chain already decided this key
-                    if not oldest:
-                        seen.add(key)
-                    record_id = line.get("id")
-                    if raw.get("deleted"):
-                        if key in existing and self.mode != "skip":
-                            plan.deleted += 1
-                            if not self.dry_run:
-                                self.target.delete(key)
-                            # its partition references are stale too (s3db.js would still list it)
-                            restored_ids.add(record_id)
-                        continue
-                    if self.mode == "skip" and key in existing:
-                        plan.kept_existing += 1
-                        continue
-                    plan.written += 1
-                    self.progress.advance(name)
-                    yield raw_from_json(raw)
-                    if self.mode == "merge":
+            for line in self._decided(manifest, name):
+                raw = line[RAW_KEY]
+                key = raw["key"]
+                record_id = line.get("id")
+                if raw.get("deleted"):
+                    if key in existing and self.mode != "skip":
+                        plan.deleted += 1
+                        if not self.dry_run:
+                            self.target.delete(key)
+                        # its partition references are stale too (s3db.js would still list it)
                         restored_ids.add(record_id)
-                    # its partition references, one empty object per partition, right after it
-                    for p in partitions:
-                        ref = partition_reference_key(schema, p, line, record_id)
-                        if ref:
-                            plan.partition_refs += 1
-                            if self.mode == "merge":
-                                new_refs.add(ref)
-                            yield RawObject(key=ref, metadata={"_v": version}, content_type=None, body=b"")
+                    continue
+                if self.mode == "skip" and key in existing:
+                    plan.kept_existing += 1
+                    continue
+                plan.written += 1
+                self.progress.advance(name)
+                yield raw_from_json(raw)
+                if self.mode == "merge":
+                    restored_ids.add(record_id)
+                # its partition references, one empty object per partition, right after it
+                for p in partitions:
+                    ref = partition_reference_key(schema, p, line, record_id)
+                    if ref:
+                        plan.partition_refs += 1
+                        if self.mode == "merge":
+                            new_refs.add(ref)
+                        yield RawObject(key=ref, metadata={"_v": version}, content_type=None, body=b"")
 
         if self.dry_run:
             for _ in objects():
@@ -350,19 +367,16 @@ class RestoreRun:
         """The objects of the resource this restore wrote, as the backup holds them (newest line
         of each key; tombstones and kept keys left out)."""
         kept = self._kept.get(name, set())
-        seen: set[str] = set()
-        chain = resource_chain(self.repo, manifest, name)
-        for position, m in enumerate(chain):
-            oldest = position == len(chain) - 1
-            for _n, line in checked_lines(self.repo, m, name):
-                raw = line[RAW_KEY]
-                key = raw["key"]
-                if key in seen:
-                    continue
-                if not oldest:
-                    seen.add(key)
-                if not raw.get("deleted") and key not in kept:
-                    yield raw_from_json(raw)
+        for line in self._decided(manifest, name):
+            raw = line[RAW_KEY]
+            if not raw.get("deleted") and raw["key"] not in kept:
+                yield raw_from_json(raw)
+
+    def _decided(self, manifest: Manifest, name: str) -> Iterator[dict]:
+        """The lines deciding the resource's state (chain_lines), only those of `ids` when given."""
+        for _m, _n, line in chain_lines(self.repo, manifest, name):
+            if self.ids is None or line.get("id") in self.ids:
+                yield line
 
     def _read_back(self, manifest: Manifest, name: str) -> tuple[int, int, list[str]]:
         """restore --verify (restic's): every object written is read back from the target and
