@@ -1,9 +1,13 @@
-"""Turning fetched objects into backup lines, on every core.
+"""Turning objects into backup lines, on every core.
 
-Decoding a record is the CPU-heavy part of a backup (SPEC §11 reader, in Python). Objects are
-fetched in the main process (I/O) and decoded in worker processes, in batches, results kept
-in listing order. A resource smaller than one batch is decoded inline, so small backups never
-pay for starting workers.
+Decoding a record is the CPU-heavy part of a backup (SPEC §11 reader, in Python). Two ways:
+- `map`: objects fetched by the main process (S3: I/O, many requests in flight) are decoded in
+  worker processes, in batches, results kept in listing order, one result per record.
+- `map_keys`: where the store reads in the workers (`reads_in_workers`: the filesystem layout,
+  whose reads are Python CPU like decoding), batches of keys go out and each comes back as its
+  data and key-index lines already joined: nothing per record crosses between processes, and
+  the main process only lists, compresses, hashes and writes.
+The first records of a run are done inline, so small backups never pay for starting workers.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Iterator
 
-from ..errors import DecodeError
+from ..errors import CorruptObject, DecodeError
 from ..format import ResourceSchema, decode_record
-from ..store import RawObject
+from ..repository.manifest import index_line
+from ..store import RawObject, Store
 from ..store.concurrency import ordered_window
 from .lines import content_hash, object_version, record_line
 
@@ -45,6 +50,32 @@ def decode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -
 
 def _decode_batch(schema: ResourceSchema, passphrase: str | None, objs: list[RawObject]) -> list[DecodedRecord]:
     return [decode_one(schema, o, passphrase) for o in objs]
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """A batch of keys read and decoded: its lines joined, in listing order."""
+    data: bytes  # the record lines
+    index: bytes  # their key-index lines
+    records: int
+    failed: list[tuple[str, str]]  # (key, why): corrupt objects and records that do not decode
+
+
+def read_decode_batch(store: Store, schema: ResourceSchema, passphrase: str | None, keys: list[str]) -> DecodedBatch:
+    data, index, failed = [], [], []
+    for key in keys:
+        try:
+            obj = store.get(key)
+        except CorruptObject as exc:
+            failed.append((key, str(exc)))
+            continue
+        enc = decode_one(schema, obj, passphrase)
+        if enc.line is None:
+            failed.append((key, enc.error))
+            continue
+        data.append(enc.line)
+        index.append(index_line(enc.key, enc.version, enc.digest))
+    return DecodedBatch(b"".join(data), b"".join(index), len(data), failed)
 
 
 def default_workers() -> int:
@@ -89,6 +120,30 @@ class RecordDecoder:
         submit = lambda batch: pool.submit(_decode_batch, schema, passphrase, batch)  # noqa: E731
         for results in ordered_window(submit, batches(), self.workers * 2 + 1):
             yield from results
+
+    def map_keys(self, store: Store, schema: ResourceSchema, keys: Iterator[str],
+                 passphrase: str | None) -> Iterator[DecodedBatch]:
+        """Batches of `keys` read from `store` and decoded, in order (the store is pickled to the
+        workers: only for stores that read in workers)."""
+        keys = iter(keys)
+        while (self.workers == 0 or self._pool is None) and (self.workers == 0 or self._inline_left > 0):
+            batch = list(islice(keys, BATCH if self.workers == 0 else min(BATCH, self._inline_left)))
+            if not batch:
+                return
+            self._inline_left -= len(batch)
+            yield read_decode_batch(store, schema, passphrase, batch)
+        first = list(islice(keys, BATCH))
+        if not first:
+            return
+        pool = self._get_pool()
+
+        def batches():
+            yield first
+            while batch := list(islice(keys, BATCH)):
+                yield batch
+
+        submit = lambda batch: pool.submit(read_decode_batch, store, schema, passphrase, batch)  # noqa: E731
+        yield from ordered_window(submit, batches(), self.workers * 2 + 1)
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -90,6 +90,11 @@ class FileWriter:
         self.stream.write(b"".join(lines))
         self.stats.lines += len(lines)
 
+    def write_block(self, block: bytes, lines: int) -> None:
+        """`lines` whole lines already joined (a worker's batch)."""
+        self.stream.write(block)
+        self.stats.lines += lines
+
     def close(self) -> FileEntry:
         try:
             if self.stream is not self._sealed:

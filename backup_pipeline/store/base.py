@@ -38,6 +38,7 @@ class Store(Protocol):
     def list_data(self, resource: str) -> Iterator[ObjectInfo]: ...
 
     listing_sorted: bool  # True when data listings come in key order (S3); a hint for diffs
+    reads_in_workers: bool  # True when get() is CPU work worth spreading over processes (the store pickles)
 
     def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
         """(key, change token, last modified in ms) of every data object, as cheaply as the

@@ -77,6 +77,9 @@ class FilesystemStore:
     """A database in s3db.js's `file://` layout."""
 
     listing_sorted = False  # data listings come in directory order
+    # Reading an object here is Python CPU (two files, a JSON sidecar) like decoding it: a
+    # backup's workers read their own batches (engine/decoding.py); the store pickles as its path.
+    reads_in_workers = True
 
     def __init__(self, base_path: str | os.PathLike, url: str | None = None, create: bool = False):
         self.base = Path(base_path)
