@@ -12,13 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from .engine.backup import BackupRequest, run_backup, source_identity
-from .engine.catalog import BackupInfo, complete_manifests, describe_backup, list_backups, resolve_backup_id
+from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
+                             parse_point_in_time, resolve_at, resolve_backup_id)
 from .engine.cleanup import run_cleanup
 from .engine.copy import copy_backup
 from .engine.progress import Progress
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
 from .engine.verify import VerifyReport, committed_manifest, verify_backup
+from .errors import UsageError
 from .repository import Repository
 from .repository.lock import LockOptions
 from .repository.manifest import Manifest
@@ -94,28 +96,44 @@ class Backups:
         every method taking a backup id accepts these."""
         return resolve_backup_id(self.repo, ref)
 
+    def resolve_at(self, when: str | datetime) -> Manifest:
+        """The newest committed backup finished at or before `when` (a datetime with a zone, or ISO
+        8601 text with Z or an offset, or a date alone: the end of that UTC day). A backup's point
+        in time is its finished_at (engine/catalog.py says why)."""
+        return resolve_at(self.repo, parse_point_in_time(when) if isinstance(when, str) else when)
+
     def status(self, backup_id: str) -> BackupInfo:
         return describe_backup(self.repo, self.resolve(backup_id))
 
     def verify(self, backup_id: str, progress: Progress | None = None) -> VerifyReport:
         return verify_backup(self.repo, self.resolve(backup_id), progress)
 
-    def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
+    def restore(self, backup_id: str | None = None, target: str | Store | None = None, *,
+                at: str | datetime | None = None, resources: list[str] | None = None,
                 mode: str = "safe", dry_run: bool = False, progress: Progress | None = None,
                 verify: bool = False, accept_empty_metadata_loss: bool = False) -> RestoreReport:
-        """Restore the state at `backup_id` into `target`; `verify` reads every written object back
-        from the target and compares it with the backup before the target is marked whole. A
-        target that drops empty metadata values is refused unless `accept_empty_metadata_loss`."""
-        backup_id = self.resolve(backup_id)
+        """Restore the state at `backup_id` (or at the point in time `at`: the newest committed
+        backup finished by then, named in the report's `point_in_time`) into `target`; `verify`
+        reads every written object back from the target and compares it with the backup before
+        the target is marked whole. A target that drops empty metadata values is refused unless
+        `accept_empty_metadata_loss`."""
+        if (backup_id is None) == (at is None) or target is None:
+            raise UsageError("restore: give a target and either a backup id or a point in time (at), one of the two")
+        chosen = self.resolve_at(at) if at is not None else None
+        backup_id = chosen.id if chosen is not None else self.resolve(backup_id)
         committed_manifest(self.repo, backup_id)  # before the target is opened: a wrong id creates nothing
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
-            return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
-                              progress=progress, lock=self.lock, verify=verify,
-                              accept_empty_metadata_loss=accept_empty_metadata_loss).run()
+            report = RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
+                                progress=progress, lock=self.lock, verify=verify,
+                                accept_empty_metadata_loss=accept_empty_metadata_loss).run()
         finally:
             if isinstance(target, str):
                 target_store.close()
+        if chosen is not None:
+            at_text = at if isinstance(at, str) else at.isoformat()
+            report.point_in_time = PointInTime(at_text, chosen.id, chosen.finished_at)
+        return report
 
     def copy(self, backup_id: str, to: Repository) -> list[str]:
         """Copy a committed backup into another repository (files, then the manifest)."""

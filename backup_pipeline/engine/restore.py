@@ -26,6 +26,7 @@ from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from ..format.keys import DATABASE_JSON_KEY
 from . import restore_marker, target_probe
+from .catalog import PointInTime
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
 from .verify import committed_manifest
@@ -58,6 +59,7 @@ class RestoreReport:
     resources: dict[str, ResourcePlan] = field(default_factory=dict)
     database_json: str = ""
     refused: str | None = None  # a dry run in safe mode: why the real run would refuse
+    point_in_time: PointInTime | None = None  # restore --at: the time asked for, and the backup it chose
 
     def as_json(self) -> dict:
         return {
@@ -65,6 +67,7 @@ class RestoreReport:
             "chain": self.chain, "databaseJson": self.database_json,
             "resources": {k: v.as_json() for k, v in self.resources.items()},
             **({"refused": self.refused} if self.refused else {}),
+            **({"pointInTime": self.point_in_time.as_json()} if self.point_in_time else {}),
             "totals": {"written": sum(p.written for p in self.resources.values()),
                        "deleted": sum(p.deleted for p in self.resources.values())},
         }
