@@ -5,6 +5,8 @@
     m = b.backup("full")                      # or "incremental", resources=[...], exclude=[...]
     b.list(); b.status(m["id"]); b.verify(m["id"])
     b.restore(m["id"], target="file:///data/restored", mode="safe", dry_run=True)
+    b.restore(target="file:///data/restored", at="2026-11-20T10:00Z")   # the newest backup finished by then
+    b.drill("latest")                         # restore into a scratch folder, compare every record
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .engine.backup import BackupRequest, run_backup, source_identity
 from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
                              parse_point_in_time, resolve_at, resolve_backup_id)
 from .engine.cleanup import run_cleanup
+from .engine.drill import DrillReport, run_drill
 from .engine.copy import copy_backup
 from .engine.progress import Progress
 from .engine.restore import RestoreReport, RestoreRun
@@ -134,6 +137,23 @@ class Backups:
             at_text = at if isinstance(at, str) else at.isoformat()
             report.point_in_time = PointInTime(at_text, chosen.id, chosen.finished_at)
         return report
+
+    def drill(self, backup_id: str = "latest", *, scratch: str | Store | None = None, keep_scratch: bool = False,
+              progress: Progress | None = None, workers: int | None = None) -> DrillReport:
+        """Restore drill (engine/drill.py): restore the backup's chain into `scratch` (None: a
+        temporary folder; a named target must be empty), read every record back through the
+        decoder and compare it with the backup, then remove the scratch target (a named one is
+        emptied) unless `keep_scratch`. Raises DrillFailed (exit 4, with `.report`) naming the
+        resource and id of the first records that differ."""
+        backup_id = self.resolve(backup_id)
+        committed_manifest(self.repo, backup_id)  # before the scratch target is opened
+        store = SourceSettings(connection=scratch).open(create=True) if isinstance(scratch, str) else scratch
+        try:
+            return run_drill(self.repo, backup_id, store, passphrase=self.passphrase, lock=self.lock,
+                             progress=progress, keep_scratch=keep_scratch, workers=workers)
+        finally:
+            if isinstance(scratch, str):
+                store.close()
 
     def copy(self, backup_id: str, to: Repository) -> list[str]:
         """Copy a committed backup into another repository (files, then the manifest)."""

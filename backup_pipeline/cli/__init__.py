@@ -11,9 +11,9 @@ import sys
 
 from .. import __version__
 from ..errors import BackupPipelineError, is_storage_exception, storage_error
-from . import athena, backup, catalog, cleanup, copy, demo, inspect, restore
+from . import athena, backup, catalog, cleanup, copy, demo, drill, inspect, restore
 
-COMMANDS = (backup, restore, catalog, cleanup, copy, athena, inspect, demo)
+COMMANDS = (backup, restore, drill, catalog, cleanup, copy, athena, inspect, demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -134,6 +134,37 @@ def object_differences(want: RawObject, got: RawObject | None, empty_may_drop: b
     return out
 
 
+def state_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterator[dict]:
+    """The resource's live lines at this backup: the newest line of each key over its chain,
+    tombstones left out (what a restore writes, and what a drill compares with)."""
+    seen: set[str] = set()
+    chain = resource_chain(repo, manifest, resource)
+    for position, m in enumerate(chain):
+        oldest = position == len(chain) - 1  # its keys need no remembering: nothing older follows
+        for _n, line in checked_lines(repo, m, resource):
+            raw = line[RAW_KEY]
+            if raw["key"] in seen:
+                continue
+            if not oldest:
+                seen.add(raw["key"])
+            if not raw.get("deleted"):
+                yield line
+
+
+def fetch_back(store: Store, keys: list[str]) -> list[RawObject | None]:
+    """The objects at `keys`, None for a missing one (read back after a restore)."""
+    try:
+        return list(store.get_many(keys))
+    except NotFound:  # one is missing: look at them one by one to name it
+        out: list[RawObject | None] = []
+        for key in keys:
+            try:
+                out.append(store.get(key))
+            except NotFound:
+                out.append(None)
+        return out
+
+
 def live_objects(manifest: Manifest, resource: str) -> int | None:
     """How many objects the resource holds at this backup (its key index counts them): the total
     a restore's progress runs to, so it can show an ETA."""
@@ -353,19 +384,9 @@ class RestoreRun:
         """The objects of the resource this restore wrote, as the backup holds them (newest line
         of each key; tombstones and kept keys left out)."""
         kept = self._kept.get(name, set())
-        seen: set[str] = set()
-        chain = resource_chain(self.repo, manifest, name)
-        for position, m in enumerate(chain):
-            oldest = position == len(chain) - 1
-            for _n, line in checked_lines(self.repo, m, name):
-                raw = line[RAW_KEY]
-                key = raw["key"]
-                if key in seen:
-                    continue
-                if not oldest:
-                    seen.add(key)
-                if not raw.get("deleted") and key not in kept:
-                    yield raw_from_json(raw)
+        for line in state_lines(self.repo, manifest, name):
+            if line[RAW_KEY]["key"] not in kept:
+                yield raw_from_json(line[RAW_KEY])
 
     def _read_back(self, manifest: Manifest, name: str) -> tuple[int, int, list[str]]:
         """restore --verify (restic's): every object written is read back from the target and
@@ -400,16 +421,7 @@ class RestoreRun:
         return count, lost_empty, differences
 
     def _fetch_back(self, batch: list[RawObject]) -> list[RawObject | None]:
-        try:
-            return list(self.target.get_many(o.key for o in batch))
-        except NotFound:  # one is missing: look at them one by one to name it
-            out: list[RawObject | None] = []
-            for o in batch:
-                try:
-                    out.append(self.target.get(o.key))
-                except NotFound:
-                    out.append(None)
-            return out
+        return fetch_back(self.target, [o.key for o in batch])
 
     def _delete_existing(self, name: str, plan: ResourcePlan) -> None:
         """replace: the resource's records and partition references go first, streamed."""
