@@ -130,8 +130,8 @@ def run_drill(repo: Repository, backup_id: str, scratch: Store | None = None, *,
     if not report.passed:
         named = [d for r in report.resources.values() for d in r.first]
         raise DrillFailed(
-            f"restore drill of backup {backup_id}: {report.differences} of {report.records} records read back from "
-            f"the scratch target differ from the backup:\n  " + "\n  ".join(named[:20])
+            f"restore drill of backup {backup_id}: {report.differences} difference(s) between the backup and the "
+            f"{report.records} records read back from the scratch target:\n  " + "\n  ".join(named[:20])
             + (f"\n  ... and {report.differences - len(named[:20])} more" if report.differences > 20 else ""), report)
     return report
 

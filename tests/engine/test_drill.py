@@ -100,3 +100,13 @@ def test_a_drill_into_an_s3_prefix(moto_server, bucket_name, tmp_path):
     report = b.drill(incr.id, scratch=moto_server.connection_string(bucket_name, "drill"))
     assert report.passed and report.resources["users"].records == 3
     assert moto_server.boto_client().list_objects_v2(Bucket=bucket_name).get("KeyCount") == 0
+
+
+def test_a_chain_that_does_not_restore_fails_and_its_scratch_is_still_emptied(tmp_path):
+    _b, full, incr = _chain(tmp_path)
+    data = tmp_path / "repo" / full.id / "users.jsonl.gz"
+    data.write_bytes(data.read_bytes()[:-20])  # damaged, manifest untouched: the restore stops on it
+    scratch = tmp_path / "scratch"
+    proc = run("drill", incr.id, "--repo", str(tmp_path / "repo"), "--scratch", str(scratch))
+    assert proc.returncode == 4 and "users.jsonl.gz" in proc.stderr and "Traceback" not in proc.stderr
+    assert next(open_store(f"file://{scratch}").list_prefix(""), None) is None  # the unfinished restore went too
