@@ -6,6 +6,8 @@
     b.list(); b.status(m["id"]); b.verify(m["id"])
     b.restore(m["id"], target="file:///data/restored", mode="safe", dry_run=True)
     b.diff(full_id, "latest"); b.ls("latest"); b.find("u1"); b.dump("latest", "users", "u1")
+    b.restore(target="file:///data/restored", at="2026-11-20T10:00Z")   # the newest backup finished by then
+    b.drill("latest")                         # restore into a scratch folder, compare every record
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import datetime
 from typing import Iterator
 
 from .engine.backup import BackupRequest, run_backup, source_identity
-from .engine.catalog import BackupInfo, complete_manifests, describe_backup, list_backups, resolve_backup_id
+from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
+                             parse_point_in_time, resolve_at, resolve_backup_id)
 from .engine.cleanup import run_cleanup
+from .engine.drill import DrillReport, run_drill
 from .engine.copy import copy_backup
 from .engine.progress import Progress
 from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, dump_record, find_record, list_records,
@@ -23,6 +27,7 @@ from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, d
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
 from .engine.verify import VerifyReport, committed_manifest, verify_backup
+from .errors import UsageError
 from .repository import Repository
 from .repository.lock import LockOptions
 from .repository.manifest import Manifest
@@ -98,34 +103,66 @@ class Backups:
         every method taking a backup id accepts these."""
         return resolve_backup_id(self.repo, ref)
 
+    def resolve_at(self, when: str | datetime) -> Manifest:
+        """The newest committed backup finished at or before `when` (a datetime with a zone, or ISO
+        8601 text with Z or an offset, or a date alone: the end of that UTC day). A backup's point
+        in time is its finished_at (engine/catalog.py says why)."""
+        return resolve_at(self.repo, parse_point_in_time(when) if isinstance(when, str) else when)
+
     def status(self, backup_id: str) -> BackupInfo:
         return describe_backup(self.repo, self.resolve(backup_id))
 
     def verify(self, backup_id: str, progress: Progress | None = None) -> VerifyReport:
         return verify_backup(self.repo, self.resolve(backup_id), progress)
 
-    def restore(self, backup_id: str, target: str | Store, *, resources: list[str] | None = None,
+    def restore(self, backup_id: str | None = None, target: str | Store | None = None, *,
+                at: str | datetime | None = None, resources: list[str] | None = None,
                 mode: str | None = None, dry_run: bool = False, progress: Progress | None = None,
                 verify: bool = False, accept_empty_metadata_loss: bool = False,
                 ids: list[str] | None = None) -> RestoreReport:
-        """Restore the state at `backup_id` into `target` (mode safe by default); `verify` reads
-        every written object back from the target and compares it with the backup before the
-        target is marked whole. A target that drops empty metadata values is refused unless
-        `accept_empty_metadata_loss`. `ids`: only these records of the one resource named, merged
-        into the target (mode merge)."""
-        backup_id = self.resolve(backup_id)
+        """Restore the state at `backup_id` (or at the point in time `at`: the newest committed
+        backup finished by then, named in the report's `point_in_time`) into `target`, mode safe
+        by default; `verify` reads every written object back from the target and compares it with
+        the backup before the target is marked whole. A target that drops empty metadata values is
+        refused unless `accept_empty_metadata_loss`. `ids`: only these records of the one resource
+        named, merged into the target (mode merge)."""
+        if (backup_id is None) == (at is None) or target is None:
+            raise UsageError("restore: give a target and either a backup id or a point in time (at), one of the two")
+        chosen = self.resolve_at(at) if at is not None else None
+        backup_id = chosen.id if chosen is not None else self.resolve(backup_id)
         manifest = committed_manifest(self.repo, backup_id)  # before the target is opened: a wrong id creates nothing
         if ids is not None:  # and each record is there
             resources = [require_records(self.repo, manifest, resources, ids)]
         mode = mode or ("safe" if ids is None else "merge")
         target_store = SourceSettings(connection=target).open(create=True) if isinstance(target, str) else target
         try:
-            return RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
-                              progress=progress, lock=self.lock, verify=verify,
-                              accept_empty_metadata_loss=accept_empty_metadata_loss, ids=ids).run()
+            report = RestoreRun(self.repo, backup_id, target_store, resources=resources, mode=mode, dry_run=dry_run,
+                                progress=progress, lock=self.lock, verify=verify,
+                                accept_empty_metadata_loss=accept_empty_metadata_loss, ids=ids).run()
         finally:
             if isinstance(target, str):
                 target_store.close()
+        if chosen is not None:
+            at_text = at if isinstance(at, str) else at.isoformat()
+            report.point_in_time = PointInTime(at_text, chosen.id, chosen.finished_at)
+        return report
+
+    def drill(self, backup_id: str = "latest", *, scratch: str | Store | None = None, keep_scratch: bool = False,
+              progress: Progress | None = None, workers: int | None = None) -> DrillReport:
+        """Restore drill (engine/drill.py): restore the backup's chain into `scratch` (None: a
+        temporary folder; a named target must be empty), read every record back through the
+        decoder and compare it with the backup, then remove the scratch target (a named one is
+        emptied) unless `keep_scratch`. Raises DrillFailed (exit 4, with `.report`) naming the
+        resource and id of the first records that differ."""
+        backup_id = self.resolve(backup_id)
+        committed_manifest(self.repo, backup_id)  # before the scratch target is opened
+        store = SourceSettings(connection=scratch).open(create=True) if isinstance(scratch, str) else scratch
+        try:
+            return run_drill(self.repo, backup_id, store, passphrase=self.passphrase, lock=self.lock,
+                             progress=progress, keep_scratch=keep_scratch, workers=workers)
+        finally:
+            if isinstance(scratch, str):
+                store.close()
 
     # -- records (restic's ls, diff, find, dump) ------------------------------------------
     def ls(self, backup_id: str, resources: list[str] | None = None) -> Iterator[RecordEntry]:

@@ -109,6 +109,15 @@ class CheckFailed(IntegrityError):
     backup, a count that differs from the manifest); names file and line."""
 
 
+class DrillFailed(IntegrityError):
+    """A restore drill whose records, read back from the scratch target, differ from the backup's
+    lines; names resource and id of the first ones, and carries the drill's report."""
+
+    def __init__(self, message: str, report=None):
+        self.report = report
+        super().__init__(message)
+
+
 class InvalidCryptoConfig(IntegrityError):
     """A repository crypto config that is incomplete or unparsable."""
 

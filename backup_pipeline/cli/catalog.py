@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     text = "list the backups of a repository (complete, incomplete, failed)"
     p = sub.add_parser("list", help=text, description=text.capitalize() + ".")
     add_repo_options(p)
+    p.add_argument("--at", metavar="TIME", help="only the backup restore --at TIME would choose (ISO 8601 with Z "
+                   "or an offset, or a date: the end of that UTC day)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_list)
     text = "show one backup: state, type, parent, times, records, size, resources"
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
 
 def run_list(args) -> int:
     with Backups(None, repository_settings(args)) as b:
-        infos = b.list()
+        infos = [b.status(b.resolve_at(args.at).id)] if args.at else b.list()
     if args.json:
         emit_json([i.as_json() for i in infos])
         return 0

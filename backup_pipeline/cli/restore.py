@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..api import Backups
-from ..errors import ConflictError
+from ..errors import ConflictError, UsageError
 from ..engine.restore import MODES
 from ..store.retry import retry_count
 from .common import ID_HELP, add_repo_options, connection_arg, emit_json, progress, repository_settings
@@ -13,7 +15,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("restore", help="restore the state at a backup into a target database",
                        description="Replay the backup's chain into the target as raw objects, then partition "
                        "references, sequences and s3db.json, so s3db.js reads it as its own.")
-    p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
+    p.add_argument("backup_id", metavar="BACKUP_ID", nargs="?", help=ID_HELP + "; or give --at")
+    p.add_argument("--at", metavar="TIME", help="point in time: the newest committed backup finished at or before "
+                   "TIME (ISO 8601 with Z or an offset, e.g. 2026-11-20T10:00Z; a date alone is the end of that UTC day)")
     add_repo_options(p, locking=True)
     p.add_argument("--target", required=True, metavar="CONN", type=connection_arg,
                    help="s3db.js connection string of the target, or a folder path")
@@ -36,12 +40,17 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if (args.backup_id is None) == (args.at is None):
+        raise UsageError("restore: give a BACKUP_ID or --at TIME, one of the two")
     retries_before = retry_count()
     with Backups(None, repository_settings(args)) as b, progress(args) as bar:
-        report = b.restore(args.backup_id, args.target, resources=args.resource, mode=args.mode,
+        report = b.restore(args.backup_id, args.target, at=args.at, resources=args.resource, mode=args.mode,
                            dry_run=args.dry_run, progress=bar, verify=args.verify,
                            accept_empty_metadata_loss=args.accept_empty_metadata_loss, ids=args.ids)
     retries = retry_count() - retries_before  # storage requests sent again after a passing failure
+    if report.point_in_time:  # which backup --at chose, also beside --json's stdout
+        print(f"point in time {args.at}: backup {report.backup_id} (finished {report.point_in_time.finished_at})",
+              file=sys.stderr)
     if args.json:
         emit_json({**report.as_json(), "retries": retries})
     else:

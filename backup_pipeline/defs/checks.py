@@ -5,7 +5,8 @@ Per resource file, one check (`backup_file_valid`) holding every rule: the engin
 checks (engine/checks.py, the same `verify` runs), with counts from DuckDB querying the file in
 place, or from reading it in Python where DuckDB cannot (encrypted, brotli); its sha256; the
 Parquet mirror's, only where the mirror is on. On the manifest: `backup_verifies`, the whole
-backup and its chain as `backup-pipeline verify` checks it.
+backup and its chain as `backup-pipeline verify` checks it, and `restore_drill`, evaluated by
+the weekly drill job (jobs.py), not by the backup step.
 """
 
 
@@ -14,6 +15,7 @@ import hashlib
 import dagster as dg
 
 from ..engine.checks import CHECKS, CheckOutcome, RecordScan, record_checks, scan_records
+from ..engine.drill import DrillReport
 from ..engine.verify import committed_manifest, verify_backup
 from ..errors import BackupPipelineError
 from ..query.connection import connect, file_url
@@ -23,6 +25,7 @@ from ..repository.manifest import ParquetMirror, ResourceEntry
 PARQUET_RULE = "parquet_mirror_matches"
 RESOURCE_CHECK = "backup_file_valid"
 MANIFEST_CHECK = "backup_verifies"
+DRILL_CHECK = "restore_drill"
 
 
 def resource_rules(parquet: bool) -> dict[str, str]:
@@ -156,3 +159,22 @@ def manifest_check(repo, manifest, asset_key: dg.AssetKey, verified_now: bool = 
     return dg.AssetCheckResult(check_name=MANIFEST_CHECK, asset_key=asset_key, passed=True, metadata={
         "backup_id": manifest.id, "chain": " -> ".join(chain), "files_verified": how,
         "files": dg.MetadataValue.int(files), "bytes": dg.MetadataValue.int(size)})
+
+
+def drill_check_result(report: DrillReport | None, error: str | None, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """`restore_drill`: passed when every record read back from the scratch restore equals the
+    backup; a drill that differs, or that could not restore, fails, saying why."""
+    metadata = {}
+    if report is not None:
+        rows = [f"| {n} | {r.records:,} | {r.differences:,} | {r.seconds:.1f} | {r.records_per_second:,.0f} |"
+                for n, r in report.resources.items()]
+        metadata = {
+            "backup_id": report.backup_id, "chain": " -> ".join(report.chain),
+            "records_compared": dg.MetadataValue.int(report.records),
+            "differences": dg.MetadataValue.int(report.differences),
+            "restore_seconds": dg.MetadataValue.float(round(report.restore_seconds, 3)),
+            "per_resource": dg.MetadataValue.md("| resource | records | differences | seconds | records/s |\n"
+                                                "|---|---|---|---|---|\n" + "\n".join(rows)),
+        }
+    return dg.AssetCheckResult(check_name=DRILL_CHECK, asset_key=asset_key, passed=error is None,
+                               description=(error or "")[:2000] or None, metadata=metadata)

@@ -1,5 +1,6 @@
 """Jobs around the backups: the daily backup job and its schedule, GFS retention started by a
-sensor on each committed manifest, and restore with config."""
+sensor on each committed manifest, restore with config, and the weekly restore drill, whose
+result is the `restore_drill` check on the manifest asset."""
 
 
 import os
@@ -10,13 +11,48 @@ import dagster as dg
 
 from .assets import GROUP, MANIFEST_KEY
 from ..api import Backups
-from .resources import BackupRepository, Retention
-from ..errors import UsageError
+from .checks import DRILL_CHECK, drill_check_result
+from .resources import BackupRepository, Retention, S3dbSource
+from ..errors import BackupPipelineError, DrillFailed, UsageError
 from ..store.connection import has_secret
+
+class DrillConfig(dg.Config):
+    backup_id: str = "latest"  # an id, a unique prefix or latest
+    scratch_env: Optional[str] = None  # an environment variable holding an empty scratch target; default a temp folder
+
+
+@dg.asset_check(asset=MANIFEST_KEY, name=DRILL_CHECK, blocking=False,
+                description="restore drill: the backup's chain restored into a scratch target, every record read "
+                            "back through the decoder equals the backup (engine/drill.py)")
+def restore_drill(context: dg.AssetCheckExecutionContext, config: DrillConfig, backup_repo: BackupRepository,
+                  s3db: S3dbSource) -> dg.AssetCheckResult:
+    scratch = None
+    if config.scratch_env:
+        if not os.environ.get(config.scratch_env):
+            raise UsageError(f"drill_job: scratch_env {config.scratch_env!r} is not set in the run's environment")
+        scratch = os.environ[config.scratch_env]
+    report = error = None
+    with Backups(None, backup_repo.settings(), passphrase=s3db.settings().resolved_passphrase()) as b:
+        try:
+            report = b.drill(config.backup_id, scratch=scratch)
+        except DrillFailed as exc:
+            report, error = exc.report, str(exc)
+        except BackupPipelineError as exc:  # it did not restore (a damaged chain, no backup yet): red too
+            error = f"{type(exc).__name__}: {exc}"
+    context.log.info(error or f"drill of {report.backup_id}: {report.records:,} records equal the backup")
+    return drill_check_result(report, error, MANIFEST_KEY)
+
+
+drill_job = dg.define_asset_job("drill_job", selection=dg.AssetSelection.checks(restore_drill),
+                                description="Restore drill of the latest backup: the `restore_drill` check on "
+                                            "the manifest asset.")
+# Saturday, after the nightly backup: the week's longest chain (the Sunday full and six incrementals)
+drill_schedule = dg.ScheduleDefinition(name="restore_drill_weekly", job=drill_job, cron_schedule="0 4 * * 6",
+                                       execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 
 backup_job = dg.define_asset_job(
     "s3db_backup_job",
-    selection=dg.AssetSelection.groups(GROUP),
+    selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.checks(restore_drill),  # the drill is weekly
     description="Back up every s3db.js resource for a day and commit the backup (manifest last).",
 )
 backup_schedule = dg.build_schedule_from_partitioned_job(backup_job, hour_of_day=2, name="s3db_backup_daily")
@@ -68,7 +104,8 @@ class RestoreMode(str, Enum):
 
 
 class RestoreConfig(dg.Config):
-    backup_id: str
+    backup_id: str = ""  # an id, a unique prefix or latest; or:
+    at: Optional[str] = None  # a point in time: the newest backup finished by then (ISO 8601 with Z or offset)
     target: str = ""  # s3db.js connection string of the target database, without a secret (run config is stored)
     target_env: Optional[str] = None  # or: the environment variable holding it (credentials included)
     resources: Optional[list[str]] = None
@@ -98,10 +135,13 @@ def restore_target(config: RestoreConfig) -> str:
 def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup_repo: BackupRepository) -> dg.Output:
     target = restore_target(config)
     with Backups(None, backup_repo.settings()) as b:
-        backup_id = b.resolve(config.backup_id)  # an id, a unique prefix or latest
-        report = b.restore(backup_id, target, resources=config.resources, mode=config.mode.value,
-                           dry_run=config.dry_run, verify=config.verify,
+        # the backup (an id, a unique prefix, latest, or the point in time) is checked before the target is touched
+        report = b.restore(config.backup_id or None, target, at=config.at, resources=config.resources,
+                           mode=config.mode.value, dry_run=config.dry_run, verify=config.verify,
                            accept_empty_metadata_loss=config.accept_empty_metadata_loss)
+    backup_id = report.backup_id
+    if report.point_in_time:
+        context.log.info(f"point in time {config.at}: backup {backup_id} (finished {report.point_in_time.finished_at})")
     for name, r in report.resources.items():
         context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={
@@ -113,6 +153,7 @@ def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup
     })
 
 
-@dg.job(description="Restore a backup into a target s3db.js database (config: backup_id, target, resources, mode).")
+@dg.job(description="Restore a backup into a target s3db.js database (config: backup_id or at, target, resources, "
+                    "mode).")
 def restore_job():
     restore_backup()

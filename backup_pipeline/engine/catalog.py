@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
 
 from ..errors import NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import read_json
 from ..repository.manifest import FAILURE, PLAN, Failure, Manifest, Plan
+from ..store.filesystem import iso_ms, parse_iso
 
 
 @dataclass
@@ -90,6 +92,55 @@ def resolve_backup_id(repo: Repository, ref: str) -> str:
         raise NotFound(f"backup {ref!r} not found: repository {repo.url} does not exist")
     raise NotFound(f"backup {ref!r} not found in {repo.url} (give an id, a unique prefix of one, or latest; "
                    "`backup-pipeline list` shows them)")
+
+
+def parse_point_in_time(text: str) -> datetime:
+    """`--at`: ISO 8601 with Z or an offset (2026-11-20T10:00Z, 2026-11-20T11:00+01:00), or a date
+    alone, which means the end of that UTC day (the state the day left). A time without a zone is
+    refused: local time or UTC would be a guess."""
+    example = "e.g. 2026-11-20T10:00Z, 2026-11-20T11:00+01:00 or the date 2026-11-20"
+    try:
+        return datetime.combine(date.fromisoformat(text), time.max, tzinfo=timezone.utc)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"point in time {text!r} is not an ISO 8601 time ({example})") from None
+    if when.tzinfo is None:
+        raise UsageError(f"point in time {text!r} has no time zone: add Z (UTC) or an offset such as +01:00")
+    return when.astimezone(timezone.utc)
+
+
+def backup_time(manifest: Manifest) -> datetime:
+    """A backup's point in time: when it finished. Its records were read between its start and its
+    finish, so only a backup finished by T holds nothing newer than T (one still running at T was
+    not restorable then either)."""
+    return parse_iso(manifest.finished_at)
+
+
+@dataclass
+class PointInTime:
+    """What restore --at chose: the time asked for and the backup finished at or before it."""
+    at: str
+    id: str
+    finished_at: str
+
+    def as_json(self) -> dict:
+        return {"at": self.at, "id": self.id, "finishedAt": self.finished_at}
+
+
+def resolve_at(repo: Repository, when: datetime) -> Manifest:
+    """The newest committed backup finished at or before `when` (restore --at, list --at)."""
+    manifests = sorted((m for m in complete_manifests(repo) if m.finished_at), key=lambda m: (backup_time(m), m.id))
+    if not manifests:
+        raise NotFound(f"no committed backup in {repo.url}, so none is at or before {iso_ms(when)}")
+    before = [m for m in manifests if backup_time(m) <= when]
+    if not before:
+        first = manifests[0]
+        raise NotFound(f"no committed backup in {repo.url} finished at or before {iso_ms(when)}; the earliest, "
+                       f"{first.id}, finished at {first.finished_at}")
+    return before[-1]
 
 
 def complete_manifests(repo: Repository, source: str | None = None) -> list[Manifest]:

@@ -26,6 +26,7 @@ from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from ..format.keys import DATABASE_JSON_KEY
 from . import restore_marker, target_probe
+from .catalog import PointInTime
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
 from .verify import committed_manifest
@@ -58,6 +59,7 @@ class RestoreReport:
     resources: dict[str, ResourcePlan] = field(default_factory=dict)
     database_json: str = ""
     refused: str | None = None  # a dry run in safe mode: why the real run would refuse
+    point_in_time: PointInTime | None = None  # restore --at: the time asked for, and the backup it chose
 
     def as_json(self) -> dict:
         return {
@@ -65,6 +67,7 @@ class RestoreReport:
             "chain": self.chain, "databaseJson": self.database_json,
             "resources": {k: v.as_json() for k, v in self.resources.items()},
             **({"refused": self.refused} if self.refused else {}),
+            **({"pointInTime": self.point_in_time.as_json()} if self.point_in_time else {}),
             "totals": {"written": sum(p.written for p in self.resources.values()),
                        "deleted": sum(p.deleted for p in self.resources.values())},
         }
@@ -150,6 +153,28 @@ def object_differences(want: RawObject, got: RawObject | None, empty_may_drop: b
     if want.body != got.body:
         out.append(f"body differs ({len(got.body)} bytes read, {len(want.body)} written)")
     return out
+
+
+def state_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterator[dict]:
+    """The resource's live lines at this backup: the newest line of each key over its chain,
+    tombstones left out (what a restore writes, and what a drill compares with)."""
+    for _m, _n, line in chain_lines(repo, manifest, resource):
+        if not line[RAW_KEY].get("deleted"):
+            yield line
+
+
+def fetch_back(store: Store, keys: list[str]) -> list[RawObject | None]:
+    """The objects at `keys`, None for a missing one (read back after a restore)."""
+    try:
+        return list(store.get_many(keys))
+    except NotFound:  # one is missing: look at them one by one to name it
+        out: list[RawObject | None] = []
+        for key in keys:
+            try:
+                out.append(store.get(key))
+            except NotFound:
+                out.append(None)
+        return out
 
 
 def live_objects(manifest: Manifest, resource: str) -> int | None:
@@ -411,16 +436,7 @@ class RestoreRun:
         return count, lost_empty, differences
 
     def _fetch_back(self, batch: list[RawObject]) -> list[RawObject | None]:
-        try:
-            return list(self.target.get_many(o.key for o in batch))
-        except NotFound:  # one is missing: look at them one by one to name it
-            out: list[RawObject | None] = []
-            for o in batch:
-                try:
-                    out.append(self.target.get(o.key))
-                except NotFound:
-                    out.append(None)
-            return out
+        return fetch_back(self.target, [o.key for o in batch])
 
     def _delete_existing(self, name: str, plan: ResourcePlan) -> None:
         """replace: the resource's records and partition references go first, streamed."""

@@ -38,7 +38,7 @@ def _dests(parser: argparse.ArgumentParser) -> set[str]:
 
 # CLI options that describe one run, not a setting: Dagster has them as run config, the asset
 # selection or the partition.
-PER_RUN = {"type", "resource", "exclude", "full_if_no_parent", "json", "backup_id", "apply"}
+PER_RUN = {"type", "resource", "exclude", "full_if_no_parent", "json", "backup_id", "apply", "at"}
 
 
 def test_dagster_resources_take_every_option_the_cli_takes():

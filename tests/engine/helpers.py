@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from pathlib import Path
 
 import orjson
@@ -78,3 +80,20 @@ def make_items_db(path: Path, count: int):
                         body=orjson.dumps(ITEMS_DB_JSON, option=orjson.OPT_INDENT_2)))
     store.put_many(item_objects(0, count))
     return store
+
+
+def tamper_first_line(repo: Path, backup_id: str, resource: str, change) -> str:
+    """Rewrite the first line of RESOURCE.jsonl.gz with `change(line)`, then make the manifest agree
+    (sha256, bytes, lines), as a bad copy or a bad decoder would have left it. Returns the id."""
+    data = repo / backup_id / f"{resource}.jsonl.gz"
+    lines = gzip.decompress(data.read_bytes()).splitlines(keepends=True)
+    line = orjson.loads(lines[0])
+    change(line)
+    lines[0] = orjson.dumps(line) + b"\n"
+    body = gzip.compress(b"".join(lines))
+    data.write_bytes(body)
+    manifest_path = repo / backup_id / "s3db.json"
+    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest["resources"][resource].update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest(), lines=len(lines))
+    manifest_path.write_bytes(orjson.dumps(manifest))
+    return line["id"]
