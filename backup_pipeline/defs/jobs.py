@@ -109,7 +109,9 @@ class RestoreConfig(dg.Config):
     target: str = ""  # s3db.js connection string of the target database, without a secret (run config is stored)
     target_env: Optional[str] = None  # or: the environment variable holding it (credentials included)
     resources: Optional[list[str]] = None
-    mode: RestoreMode = RestoreMode.safe  # a dropdown in the launchpad: anything else is refused at launch
+    ids: Optional[list[str]] = None  # only these records of the one resource named, merged into the target
+    # a dropdown in the launchpad (anything else is refused at launch); unset: safe, or merge with ids
+    mode: Optional[RestoreMode] = None
     dry_run: bool = False
     verify: bool = False  # read every restored object back and compare it with the backup
     accept_empty_metadata_loss: bool = False  # restore into a target that drops "" and [] values
@@ -137,15 +139,16 @@ def restore_backup(context: dg.OpExecutionContext, config: RestoreConfig, backup
     with Backups(None, backup_repo.settings()) as b:
         # the backup (an id, a unique prefix, latest, or the point in time) is checked before the target is touched
         report = b.restore(config.backup_id or None, target, at=config.at, resources=config.resources,
-                           mode=config.mode.value, dry_run=config.dry_run, verify=config.verify,
-                           accept_empty_metadata_loss=config.accept_empty_metadata_loss)
+                           mode=config.mode.value if config.mode else None, dry_run=config.dry_run,
+                           verify=config.verify, accept_empty_metadata_loss=config.accept_empty_metadata_loss,
+                           ids=config.ids)
     backup_id = report.backup_id
     if report.point_in_time:
         context.log.info(f"point in time {config.at}: backup {backup_id} (finished {report.point_in_time.finished_at})")
     for name, r in report.resources.items():
         context.log.info(f"{name}: wrote {r.written}, deleted {r.deleted}, partition refs {r.partition_refs}")
     return dg.Output(None, metadata={
-        "backup_id": backup_id, "target": report.target, "mode": config.mode.value, "dry_run": config.dry_run,
+        "backup_id": backup_id, "target": report.target, "mode": report.mode, "dry_run": config.dry_run,
         "chain": " -> ".join(report.chain),
         "written": dg.MetadataValue.int(sum(r.written for r in report.resources.values())),
         "deleted": dg.MetadataValue.int(sum(r.deleted for r in report.resources.values())),
