@@ -114,7 +114,7 @@ class BackupRun:
         self.store, self.repo, self.req = store, repo, request
         self.progress = progress or Progress()
         self.parent = parent
-        self.decoder = RecordDecoder(request.workers)
+        self.decoder = RecordDecoder(request.workers, main_reads=not getattr(store, "reads_in_workers", False))
         check_compression(request.compression)
 
     # -- the whole backup ----------------------------------------------------------------
