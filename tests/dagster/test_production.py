@@ -122,6 +122,23 @@ def test_restore_mode_is_refused_at_launch(setup):
             "backup_id": "full-2026-11-22T000000Z-abcd", "target": f"file://{tmp / 'x'}", "mode": "bogus"}}}})
 
 
+def test_the_restore_launchpad_asks_for_restore_settings_only(setup):
+    """What the launchpad asks of a restore: the op's settings, all of them restore settings;
+    the repository and every other resource come configured (nothing of theirs is required)."""
+    from backup_pipeline.defs.jobs import RestoreConfig
+
+    defs = setup[0]
+    fields = defs.resolve_job_def("restore_job").run_config_schema.config_type.fields
+    required = [name for name, f in fields.items() if f.is_required]
+    assert required == []  # a restore of `latest` into a target needs nothing else than its op config
+    for name, f in fields["resources"].config_type.fields.items():
+        assert not f.is_required, name
+    op = fields["ops"].config_type.fields["restore_backup"].config_type.fields["config"].config_type.fields
+    assert set(op) == set(RestoreConfig.model_fields)
+    backup_only = {"compression", "full_weekday", "parquet", "workers", "skip_corrupt", "type"}
+    assert not backup_only & set(op)
+
+
 CANARY = "CANARY-s3cr3t-4242"
 
 
