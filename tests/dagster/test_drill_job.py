@@ -49,3 +49,17 @@ def test_the_drill_job_checks_the_manifest_asset_and_fails_red_on_a_difference(t
     assert not check.passed and f"users {record_id}: field 'name'" in check.description
     history = instance.event_log_storage.get_asset_check_execution_history(CHECK_KEY, limit=10)
     assert [h.status.value for h in history] == ["FAILED", "SUCCEEDED"]  # newest first: red on the asset
+
+
+def test_materializing_everything_backs_up_without_drilling(tmp_path):
+    """"Materialize all" (the UI, `dagster asset materialize --select '*'`) runs every check of the
+    assets it materializes: the drill says it runs in drill_job and is not evaluated there."""
+    src = copy_fs_db(tmp_path / "src")
+    defs = build_definitions(source=f"file://{src}", repos=[str(tmp_path / "repo")])
+    every = dg.AssetSelection.all()
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job("everything", selection=every)]))
+    result = job.resolve_job_def("everything").execute_in_process(partition_key=DAY,
+                                                                  instance=dg.DagsterInstance.ephemeral())
+    assert result.success and not _drill_checks(result)
+    assert "restore_drill" in {e.step_key for e in result.all_events}  # its step ran, and drilled nothing
+    assert any("runs in drill_job" in (e.message or "") for e in result.all_events)
