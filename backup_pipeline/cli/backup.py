@@ -44,7 +44,7 @@ def run(args) -> int:
     summary = {
         "id": manifest.id, "type": manifest.type, "parent": manifest.parent,
         "repo": b.repo.url, "selective": manifest.selective, "verified": manifest.verified,
-        "startedAt": manifest.started_at, "finishedAt": manifest.finished_at,
+        "started_at": manifest.started_at, "finished_at": manifest.finished_at,
         "resources": {
             name: {"records": r.records, "tombstones": r.tombstones, "unchanged": r.unchanged, "bytes": r.data.bytes,
                    "sha256": r.data.sha256, "file": r.data.file, "snapshot": r.snapshot}

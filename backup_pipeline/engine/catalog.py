@@ -127,7 +127,7 @@ class PointInTime:
     finished_at: str
 
     def as_json(self) -> dict:
-        return {"at": self.at, "id": self.id, "finishedAt": self.finished_at}
+        return {"at": self.at, "id": self.id, "finished_at": self.finished_at}
 
 
 def resolve_at(repo: Repository, when: datetime) -> Manifest:

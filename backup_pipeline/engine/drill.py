@@ -55,8 +55,8 @@ class DrillResource:
         return self.records / self.seconds if self.seconds else 0.0
 
     def as_json(self) -> dict:
-        return {"records": self.records, "differences": self.differences, "firstDifferences": self.first,
-                "seconds": round(self.seconds, 3), "recordsPerSecond": round(self.records_per_second)}
+        return {"records": self.records, "differences": self.differences, "first_differences": self.first,
+                "seconds": round(self.seconds, 3), "records_per_second": round(self.records_per_second)}
 
 
 @dataclass
@@ -82,7 +82,7 @@ class DrillReport:
 
     def as_json(self) -> dict:
         return {"id": self.backup_id, "chain": self.chain, "passed": self.passed, "scratch": self.scratch,
-                "scratchRemoved": self.scratch_removed, "restoreSeconds": round(self.restore_seconds, 3),
+                "scratch_removed": self.scratch_removed, "restore_seconds": round(self.restore_seconds, 3),
                 "records": self.records, "differences": self.differences,
                 "resources": {k: v.as_json() for k, v in self.resources.items()}}
 

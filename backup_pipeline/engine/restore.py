@@ -63,11 +63,11 @@ class RestoreReport:
 
     def as_json(self) -> dict:
         return {
-            "id": self.backup_id, "target": self.target, "mode": self.mode, "dryRun": self.dry_run,
-            "chain": self.chain, "databaseJson": self.database_json,
+            "id": self.backup_id, "target": self.target, "mode": self.mode, "dry_run": self.dry_run,
+            "chain": self.chain, "database_json": self.database_json,
             "resources": {k: v.as_json() for k, v in self.resources.items()},
             **({"refused": self.refused} if self.refused else {}),
-            **({"pointInTime": self.point_in_time.as_json()} if self.point_in_time else {}),
+            **({"point_in_time": self.point_in_time.as_json()} if self.point_in_time else {}),
             "totals": {"written": sum(p.written for p in self.resources.values()),
                        "deleted": sum(p.deleted for p in self.resources.values())},
         }

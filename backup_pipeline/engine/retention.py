@@ -143,7 +143,7 @@ class Decision:
 
     def as_json(self) -> dict:
         return {"id": self.id, "action": self.action, "reasons": list(self.reasons), "state": self.state,
-                "type": self.type, "startedAt": self.started_at.isoformat() if self.started_at else None}
+                "type": self.type, "started_at": self.started_at.isoformat() if self.started_at else None}
 
 
 # period name -> (policy attribute, bucket of a local datetime)

@@ -74,7 +74,7 @@ class VerifyReport:
 
     def as_json(self) -> dict:
         return {"id": self.backup_id, "ok": True, "files": self.files, "bytes": self.bytes, "chain": self.chain,
-                "contentChecked": self.content_checked,
+                "content_checked": self.content_checked,
                 "checks": {r: {c.name: c.passed for c in cs} for r, cs in self.checks.items()}}
 
 

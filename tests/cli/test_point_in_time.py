@@ -46,7 +46,7 @@ def test_restore_at_a_backups_time_picks_that_backup_and_says_so(chain):
     assert proc.returncode == 0, proc.stderr
     report = orjson.loads(proc.stdout)
     assert report["id"] == full.id
-    assert report["pointInTime"] == {"at": full.finished_at, "id": full.id, "finishedAt": full.finished_at}
+    assert report["point_in_time"] == {"at": full.finished_at, "id": full.id, "finished_at": full.finished_at}
     assert f"backup {full.id}" in proc.stderr
     # a millisecond before the incremental finished: still the full; at it: the incremental
     b = Backups(None, repo)

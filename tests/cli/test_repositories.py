@@ -68,13 +68,13 @@ def test_encrypted_repository(tmp_path):
     assert config["kdf"] == "scrypt" and "correct horse" not in (repo / "crypto.json").read_text()
     assert orjson.loads((repo / out["id"] / "s3db.json").read_bytes())["encryption"]["salt"] == config["salt"]
     # without the key: sha256 of the stored bytes only
-    assert orjson.loads(cli("verify", out["id"], "--repo", repo, "--json").stdout)["contentChecked"] is False
+    assert orjson.loads(cli("verify", out["id"], "--repo", repo, "--json").stdout)["content_checked"] is False
     wrong = cli("restore", out["id"], "--repo", repo, "--repo-passphrase", "wrong", "--target",
                 f"file://{tmp_path / 'dst'}", check=False)
     assert wrong.returncode != 0 and b"wrong key" in wrong.stderr and not (tmp_path / "dst").exists()
     checked = orjson.loads(cli("verify", out["id"], "--repo", repo, "--repo-passphrase", "correct horse",
                                "--json").stdout)
-    assert checked["contentChecked"] is True
+    assert checked["content_checked"] is True
     cli("restore", out["id"], "--repo", repo, "--repo-passphrase", "correct horse", "--target",
         f"file://{tmp_path / 'dst'}")
     assert (tmp_path / "dst" / "resource=users" / "data" / "id=u1.meta.json").exists()

@@ -46,7 +46,7 @@ def test_a_drill_of_a_good_chain_compares_every_record(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = orjson.loads(proc.stdout)
     assert out["passed"] and out["records"] == full.totals.records and out["differences"] == 0
-    assert out["resources"]["users"]["records"] == 4 and out["resources"]["users"]["recordsPerSecond"] > 0
+    assert out["resources"]["users"]["records"] == 4 and out["resources"]["users"]["records_per_second"] > 0
     assert not Path(out["scratch"].removeprefix("file://")).exists()
 
 
@@ -70,7 +70,7 @@ def test_an_altered_record_consistent_with_its_manifest_fails_naming_it(tmp_path
     out = orjson.loads(proc.stdout)
     assert not out["passed"] and out["resources"]["users"]["differences"] == 1
     assert out["resources"]["users"]["records"] == 4 and out["resources"]["articles"]["differences"] == 0
-    assert out["scratchRemoved"] and not Path(out["scratch"].removeprefix("file://")).exists()
+    assert out["scratch_removed"] and not Path(out["scratch"].removeprefix("file://")).exists()
     with pytest.raises(DrillFailed) as err:  # the API raises it too, with the report
         b.drill(full.id)
     assert err.value.exit_code == 4 and err.value.report.differences == 1

@@ -193,7 +193,7 @@ def test_ties_sort_by_id_and_decision_json():
     d = decide(bs, RetentionPolicy(keep_last=1), NOW)
     assert [x.id for x in d] == ["b", "a"] and d[0].reasons == ["newest", "last #1"]
     assert d[0].as_json() == {"id": "b", "action": "keep", "reasons": ["newest", "last #1"], "state": "complete",
-                              "type": "full", "startedAt": "2026-06-01T00:00:00+00:00"}
+                              "type": "full", "started_at": "2026-06-01T00:00:00+00:00"}
 
 
 # -- timezones and DST ----------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""One key style in every `--json` output (snake_case, as restic's JSON): keys that name data
+(resources, checks, record fields) are left as they are; every key the tool chose is checked."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from s3db_fixtures import copy_fs_db
+from test_ids_and_defaults import run
+
+SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+DATA_KEYED = {"resources", "checks", "record", "counts", "summary", "totals_by_resource"}  # keys there name data
+
+
+def camel_keys(value, path="") -> list[str]:
+    out = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not SNAKE.match(k):
+                out.append(f"{path}/{k}")
+            if k in DATA_KEYED and isinstance(v, dict):
+                for name, item in v.items():
+                    out += camel_keys(item, f"{path}/{k}/{name}") if k != "record" else []
+            else:
+                out += camel_keys(v, f"{path}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += camel_keys(v, f"{path}[{i}]")
+    return out
+
+
+def test_every_json_output_uses_snake_case_keys(tmp_path):
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    outputs = {}
+
+    def json_of(*args: str, ok=(0,)):
+        done = run(*args, "--json")
+        assert done.returncode in ok, (args, done.stderr)
+        outputs[f"{len(outputs)} {args[0]}"] = value = orjson.loads(done.stdout)
+        return value
+
+    full = json_of("backup", "--source", f"file://{src}", "--repo", repo)
+    json_of("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental")
+    json_of("list", "--repo", repo)
+    json_of("status", "latest", "--repo", repo)
+    json_of("verify", "latest", "--repo", repo)
+    json_of("restore", "latest", "--repo", repo, "--target", str(tmp_path / "dst"), "--dry-run")
+    json_of("drill", "latest", "--repo", repo)
+    json_of("cleanup", "--repo", repo, "--keep-last", "1")
+    json_of("copy", "latest", "--from", repo, "--to", str(tmp_path / "copy"))
+    json_of("diff", full["id"], "latest", "--repo", repo)
+    json_of("ls", "latest", "--repo", repo)
+    json_of("find", "--id", "u1", "--repo", repo)
+    json_of("dump", "latest", "users", "u1", "--repo", repo)
+    assert len(outputs) == 13
+    wrong = {cmd: camel_keys(value) for cmd, value in outputs.items() if camel_keys(value)}
+    assert wrong == {}
