@@ -84,14 +84,17 @@ class Backups:
     def backup(self, type: str = "full", *, resources: list[str] | None = None, exclude: list[str] | None = None,
                compression: str = "gzip", verify: bool = True, decrypt_secrets: bool = False,
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
-               backup_id: str | None = None, parquet: bool = False, workers: int | None = None) -> Manifest:
+               backup_id: str | None = None, parquet: bool = False, workers: int | None = None,
+               skip_if_unchanged: bool = False) -> Manifest:
         """Back up the source: type full or incremental; resources/exclude select resources;
         compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
-        repository's backup lease for this source while it runs."""
+        repository's backup lease for this source while it runs. `skip_if_unchanged` (an
+        incremental where nothing changed since its parent) commits nothing and returns the parent."""
         request = BackupRequest(
             type=type, resources=resources, exclude=exclude, compression=compression, verify=verify,
             passphrase=self.passphrase, decrypt_secrets=decrypt_secrets, skip_corrupt=skip_corrupt,
             full_if_no_parent=full_if_no_parent, backup_id=backup_id, parquet=parquet, workers=workers,
+            skip_if_unchanged=skip_if_unchanged,
         )
         return run_backup(self.store, self.repo, request, progress, self.lock)
 

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
                    help="record unreadable source objects in the manifest and go on, instead of failing")
     p.add_argument("--full-if-no-parent", action="store_true",
                    help="with --type incremental: take a full backup when there is no parent")
+    p.add_argument("--skip-if-unchanged", action="store_true",
+                   help="with --type incremental: when no record, schema or sequence changed since the parent, "
+                   "commit nothing (restic's) and say so")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -36,11 +39,14 @@ def run(args) -> int:
     source.check()
     retries_before = retry_count()
     with Backups(source, repository_settings(args)) as b, progress(args) as bar:
+        newest = b.latest() if args.skip_if_unchanged else None
         manifest = b.backup(
             args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
             verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
             full_if_no_parent=args.full_if_no_parent, progress=bar, parquet=args.parquet,
+            skip_if_unchanged=args.skip_if_unchanged,
         )
+    skipped = newest is not None and manifest.id == newest.id  # the parent came back: nothing committed
     summary = {
         "id": manifest.id, "type": manifest.type, "parent": manifest.parent,
         "repo": b.repo.url, "selective": manifest.selective, "verified": manifest.verified,
@@ -53,9 +59,12 @@ def run(args) -> int:
         },
         "totals": manifest.totals.dump(),
         "retries": retry_count() - retries_before,  # storage requests sent again after a passing failure
+        "skipped_unchanged": skipped,
     }
     if args.json:
         emit_json(summary)
+    elif skipped:
+        print(f"no change since backup {manifest.id}: nothing committed (--skip-if-unchanged)")
     else:
         t = manifest.totals
         print(f"backup {manifest.id} ({manifest.type}"

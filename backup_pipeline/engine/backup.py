@@ -61,6 +61,7 @@ class BackupRequest:
     backup_id: str | None = None
     workers: int | None = None  # decoding processes; None = one per core but one, 0 = inline
     parquet: bool = False  # also write the typed Parquet mirror RESOURCE.parquet
+    skip_if_unchanged: bool = False  # incremental: commit nothing when nothing changed since the parent
 
 
 @dataclass
@@ -151,7 +152,21 @@ class BackupRun:
         for name in chosen:
             entries[name] = self.with_parquet(backup_id, name, self.backup_resource(backup_id, name, db_json), db_json)
         manifest = self.build_manifest(backup_id, started, db_json, entries)
+        if self.req.skip_if_unchanged and self.unchanged(manifest):
+            # restic's --skip-if-unchanged: the parent still describes the source; what this run
+            # wrote (key indexes equal to the parent's) goes, and the parent is the answer
+            self.repo.delete_backup(backup_id)
+            return self.parent
         return self.commit(manifest)
+
+    def unchanged(self, manifest: Manifest) -> bool:
+        """Nothing to commit: no record changed or deleted in any resource, the same resources,
+        schemas (s3db.json) and sequences as the parent, no object skipped as corrupt."""
+        parent = self.parent
+        return (parent is not None and manifest.totals.records == 0 and manifest.totals.tombstones == 0
+                and set(manifest.resources) == set(parent.resources) and manifest.database == parent.database
+                and manifest.sequences == parent.sequences
+                and not any(e.skipped_corrupt for e in manifest.resources.values()))
 
     def with_parquet(self, backup_id: str, name: str, entry: ResourceEntry, db_json: dict) -> ResourceEntry:
         """With --parquet: the typed mirror RESOURCE.parquet, written from the committed JSONL file."""

@@ -120,3 +120,18 @@ def test_a_dry_run_into_a_target_holding_records_shows_the_plan(tmp_path):
     as_json = run("restore", "latest", "--repo", repo, "--target", str(target), "--dry-run", "--json")
     assert as_json.returncode == 5 and "users" in orjson.loads(as_json.stdout)["refused"]
     assert sorted(p.name for p in (target / "resource=users" / "data").iterdir()) == before
+
+
+def test_skip_if_unchanged_commits_nothing_until_something_changes(tmp_path):
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    full = Backups(f"file://{src}", repo).backup("full")
+    args = ("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental", "--skip-if-unchanged")
+    same = run(*args)
+    assert same.returncode == 0 and f"no change since backup {full.id}: nothing committed" in same.stdout
+    assert [i.id for i in Backups(None, repo).list()] == [full.id]  # no backup, no leftover folder either
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir() if p.name.startswith(("full", "incr"))) == [full.id]
+    for name in ("id=u1", "id=u1.meta.json"):  # a record deleted from the source
+        (src / "resource=users" / "data" / name).unlink()
+    changed = orjson.loads(run(*args, "--json").stdout)
+    assert not changed["skipped_unchanged"] and changed["parent"] == full.id
+    assert changed["resources"]["users"]["tombstones"] == 1

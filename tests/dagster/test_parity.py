@@ -37,8 +37,9 @@ def _dests(parser: argparse.ArgumentParser) -> set[str]:
 
 
 # CLI options that describe one run, not a setting: Dagster has them as run config, the asset
-# selection or the partition.
-PER_RUN = {"type", "resource", "exclude", "full_if_no_parent", "json", "backup_id", "apply", "at"}
+# selection or the partition. skip_if_unchanged: a Dagster partition commits its day's backup
+# whatever changed (the partition is the record that the day was backed up).
+PER_RUN = {"type", "resource", "exclude", "full_if_no_parent", "json", "backup_id", "apply", "at", "skip_if_unchanged"}
 
 
 def test_dagster_resources_take_every_option_the_cli_takes():
