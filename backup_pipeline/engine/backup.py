@@ -243,10 +243,10 @@ class BackupRun:
                 self._snapshot(name, schema, data, index, result)
             ok = True
         finally:
-            if not ok:
+            if not ok:  # interrupted or failed: the bar keeps where it stopped (never a false 100 %)
                 data.abort()
                 index.abort()
-            self.progress.finish(name)
+        self.progress.finish(name)
         return result.entry(data.close(), index.close(), time.perf_counter() - t0)
 
     def _snapshot(self, name: str, schema: ResourceSchema, data: FileWriter, index: FileWriter,

@@ -10,6 +10,7 @@ import pytest
 
 from backup_pipeline import Backups
 from backup_pipeline.engine import decoding
+from backup_pipeline.engine.progress import Progress
 from backup_pipeline.errors import CorruptObject
 from helpers import make_items_db
 
@@ -44,10 +45,23 @@ def test_a_corrupt_object_read_by_a_worker_is_named_or_skipped(tmp_path, through
     bad = src / "resource=items" / "data" / "id=item0000500.meta.json"
     bad.write_text("{not json")
     with Backups(f"file://{src}", str(tmp_path / "repo")) as b:
+        seen = Recorder()
         with pytest.raises(CorruptObject, match="id=item0000500.meta.json: sidecar is not valid JSON"):
-            b.backup("full", workers=1)
+            b.backup("full", workers=1, progress=seen)
+        assert seen.started == ["items"] and seen.finished == []  # a failed resource's bar never reads done
         assert b.list()[-1].state == "failed"
         m = b.backup("full", workers=1, skip_corrupt=True)
     entry = m.resources["items"]
     assert entry.records == COUNT - 1
     assert [s["key"] for s in entry.skipped_corrupt] == ["resource=items/data/id=item0000500"]
+
+
+class Recorder(Progress):
+    def __init__(self):
+        self.started, self.finished = [], []
+
+    def start(self, task, total=None):
+        self.started.append(task)
+
+    def finish(self, task):
+        self.finished.append(task)
