@@ -58,7 +58,9 @@ def run(args) -> int:
         print(f"restore of {report.backup_id} into {report.target} (mode {report.mode}, chain {' -> '.join(report.chain)})")
         for name, p in report.resources.items():
             print(f"  {name:<16} {verb} {p.written:,} records, {p.partition_refs:,} partition refs; "
-                  f"deleted {p.deleted:,}; kept {p.kept_existing:,}" + (f"; read back {p.verified:,}" if args.verify else ""))
+                  f"deleted {p.deleted:,}; kept {p.kept_existing:,}"
+                  + (f"; already identical {p.identical:,}" if report.mode == "merge" else "")
+                  + (f"; read back {p.verified:,}" if args.verify else ""))
         if retries:
             print(f"  {retries} storage request(s) retried")
         lost = sum(p.empty_values_lost for p in report.resources.values())

@@ -11,6 +11,7 @@ the target while it writes (restore_marker.py), so an interrupted restore never 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -44,6 +45,7 @@ class ResourcePlan:
     stale_refs_deleted: int = 0
     verified: int = 0  # restore --verify: objects read back from the target and found equal
     empty_values_lost: int = 0  # accepted: empty metadata values the target dropped (read back)
+    identical: int = 0  # merge: records the target already holds as the backup has them (not written again)
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -340,8 +342,11 @@ class RestoreRun:
         restored_ids: set[str] = set()  # merge only: ids whose references it rewrote
         self.progress.start(name, len(self.ids) if self.ids else live_objects(manifest, name))
 
+        lines = self._decided(manifest, name)
+        checked = self._with_target_equal(lines, existing) if self.mode == "merge" else ((l, False) for l in lines)
+
         def objects() -> Iterator[RawObject]:
-            for line in self._decided(manifest, name):
+            for line, held_equal in checked:
                 raw = line[RAW_KEY]
                 key = raw["key"]
                 record_id = line.get("id")
@@ -356,9 +361,12 @@ class RestoreRun:
                 if self.mode == "skip" and key in existing:
                     plan.kept_existing += 1
                     continue
-                plan.written += 1
                 self.progress.advance(name)
-                yield raw_from_json(raw)
+                if held_equal:  # merge: already there as backed up; its references are written again below
+                    plan.identical += 1
+                else:
+                    plan.written += 1
+                    yield raw_from_json(raw)
                 if self.mode == "merge":
                     restored_ids.add(record_id)
                 # its partition references, one empty object per partition, right after it
@@ -396,6 +404,16 @@ class RestoreRun:
             raw = line[RAW_KEY]
             if not raw.get("deleted") and raw["key"] not in kept:
                 yield raw_from_json(raw)
+
+    def _with_target_equal(self, lines: Iterator[dict], existing: set[str]) -> Iterator[tuple[dict, bool]]:
+        """merge: each line, with whether the target already holds its object exactly as the
+        backup has it (read in batches; metadata, content type and body compared)."""
+        while batch := list(islice(lines, READ_BACK_BATCH)):
+            keys = [ln[RAW_KEY]["key"] for ln in batch if ln[RAW_KEY]["key"] in existing and not ln[RAW_KEY].get("deleted")]
+            held = dict(zip(keys, fetch_back(self.target, keys))) if keys else {}
+            for line in batch:
+                got = held.get(line[RAW_KEY]["key"])
+                yield line, got is not None and not object_differences(raw_from_json(line[RAW_KEY]), got)
 
     def _decided(self, manifest: Manifest, name: str) -> Iterator[dict]:
         """The lines deciding the resource's state (chain_lines), only those of `ids` when given."""

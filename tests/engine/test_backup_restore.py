@@ -159,6 +159,23 @@ def test_safe_restore_refuses_a_target_with_records_and_modes_resolve_it(source,
     assert dry.resources["users"].written == 4 and dry.resources["users"].deleted == 4
 
 
+def test_merge_writes_only_what_differs_and_its_dry_run_says_so(source, repo, tmp_path):
+    b = Backups(source, repo)
+    m = b.backup("full")
+    target = open_store(f"file://{tmp_path / 'dst'}", create=True)
+    b.restore(m["id"], target, resources=["users"])
+    before = snapshot(target)
+    untouched = tmp_path / "dst" / "resource=users" / "data" / "id=u1.meta.json"
+    written_at = untouched.stat().st_mtime_ns
+    dry = b.restore(m["id"], target, resources=["users"], mode="merge", dry_run=True).resources["users"]
+    assert (dry.written, dry.identical) == (0, 4)  # every record is already there as backed up
+    _touch(target, "resource=users/data/id=u2", **{"1": "changed in the target"})
+    merged = b.restore(m["id"], target, resources=["users"], mode="merge", verify=True).resources["users"]
+    assert (merged.written, merged.identical, merged.verified) == (1, 3, 4)
+    assert snapshot(target) == before  # u2 back as backed up
+    assert untouched.stat().st_mtime_ns == written_at  # an identical record is not written again
+
+
 def test_conflicting_definition_in_target_is_refused(source, repo, tmp_path):
     b = Backups(source, repo)
     m = b.backup("full")
