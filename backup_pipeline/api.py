@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterator
 
-from .engine.backup import BackupRequest, run_backup, source_identity
+from .engine.backup import BackupRequest, dry_run_backup, run_backup, source_identity
 from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
                              parse_point_in_time, resolve_at, resolve_backup_id)
 from .engine.cleanup import run_cleanup
@@ -97,6 +97,13 @@ class Backups:
             skip_if_unchanged=skip_if_unchanged,
         )
         return run_backup(self.store, self.repo, request, progress, self.lock)
+
+    def backup_dry_run(self, type: str = "full", *, resources: list[str] | None = None,
+                       exclude: list[str] | None = None, full_if_no_parent: bool = False):
+        """What backup() would take, from the source's listings only (restic's backup --dry-run):
+        (type, parent id, resource -> ResourceDryRun). Nothing is fetched, written or locked."""
+        request = BackupRequest(type=type, resources=resources, exclude=exclude, full_if_no_parent=full_if_no_parent)
+        return dry_run_backup(self.store, self.repo, request)
 
     def list(self) -> list[BackupInfo]:
         return list_backups(self.repo)

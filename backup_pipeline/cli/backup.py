@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--skip-if-unchanged", action="store_true",
                    help="with --type incremental: when no record, schema or sequence changed since the parent, "
                    "commit nothing (restic's) and say so")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the source and say what the backup would take (objects, bytes; for an incremental, "
+                   "what changed since the parent); nothing fetched or written")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -37,6 +40,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     source = source_settings(args)
     source.check()
+    if args.dry_run:
+        return dry_run(args, source)
     retries_before = retry_count()
     with Backups(source, repository_settings(args)) as b, progress(args) as bar:
         newest = b.latest() if args.skip_if_unchanged else None
@@ -72,4 +77,23 @@ def run(args) -> int:
         print(f"  {len(manifest.resources)} resources, {t.records:,} records, {t.tombstones:,} tombstones, "
               f"{human_bytes(t.bytes)}" + (", verified" if manifest.verified else "")
               + (f", {summary['retries']} storage request(s) retried" if summary["retries"] else ""))
+    return 0
+
+
+def dry_run(args, source) -> int:
+    with Backups(source, repository_settings(args)) as b:
+        kind, parent, plans = b.backup_dry_run(args.type, resources=args.resource, exclude=args.exclude,
+                                               full_if_no_parent=args.full_if_no_parent)
+    if args.json:
+        emit_json({"dry_run": True, "type": kind, "parent": parent,
+                   "resources": {name: plan.as_json() for name, plan in plans.items()}})
+        return 0
+    print(f"would back up {len(plans)} resource(s) ({kind}" + (f", parent {parent}" if parent else "")
+          + "); nothing fetched or written")
+    for name, plan in plans.items():
+        if plan.unchanged is None:
+            print(f"  {name:<16} {plan.objects:>10,} objects, {human_bytes(plan.body_bytes)} of bodies")
+        else:
+            print(f"  {name:<16} {plan.objects:>10,} listed: {plan.to_fetch:,} to fetch (changed, new or recent), "
+                  f"{plan.unchanged:,} unchanged, {plan.deleted:,} deleted")
     return 0

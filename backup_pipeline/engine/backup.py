@@ -109,6 +109,70 @@ def run_backup(store: Store, repo: Repository, request: BackupRequest, progress:
         return BackupRun(store, repo, request, progress, parent=parent).run()
 
 
+def chosen_resources(db_json: dict, req: BackupRequest) -> list[str]:
+    """The resources a backup takes: --resource (all when none), less --exclude."""
+    chosen = select_resources(db_json, req.resources)
+    for name in req.exclude or []:
+        if name not in db_json.get("resources", {}):
+            raise NotFound(f"--exclude {name!r}: no such resource in s3db.json; known: {', '.join(db_json['resources'])}")
+    chosen = [r for r in chosen if r not in set(req.exclude or [])]
+    if not chosen:
+        raise UsageError("nothing to back up: the selection leaves no resource")
+    return chosen
+
+
+@dataclass
+class ResourceDryRun:
+    """What a backup would take of one resource, from the listing alone (nothing fetched)."""
+    objects: int = 0  # listed
+    body_bytes: int | None = None  # full: their bodies' bytes as listed (s3db.js keeps most records in metadata)
+    unchanged: int | None = None  # incremental: same change token as in the parent's key index
+    to_fetch: int | None = None  # incremental: changed, new, or too recent to trust
+    deleted: int | None = None  # incremental: in the parent, no longer listed (tombstones)
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def dry_run_backup(store: Store, repo: Repository, request: BackupRequest) -> tuple[str, str | None, dict]:
+    """(type, parent id, resource -> ResourceDryRun): what `backup` would do, from listings
+    only: nothing is fetched, written or locked."""
+    parent = None
+    if request.type == "incremental":
+        manifests = complete_manifests(repo, source_identity(store))
+        parent = manifests[-1] if manifests else None
+        if parent is None and not request.full_if_no_parent:
+            raise NotFound(f"no committed backup of {store.url} in {repo.url} to be the parent of an incremental")
+    out = {}
+    for name in chosen_resources(store.read_database_json(), request):
+        entry = parent.resources.get(name) if parent else None
+        plan = out[name] = ResourceDryRun()
+        if entry is None:  # a snapshot: every object
+            plan.body_bytes = 0
+            for info in store.list_data(name):
+                plan.objects += 1
+                plan.body_bytes += info.size
+            continue
+        plan.unchanged = plan.to_fetch = 0
+        cutoff = datetime.fromisoformat(entry.listed_at) - CHANGE_SAFETY
+        diff = KeyDiff(read_index(repo, parent.id, entry.index), int(cutoff.timestamp() * 1000),
+                       sorted_listing=getattr(store, "listing_sorted", False))
+        try:
+            for key, token, modified_ms in store.list_data_versions(name, expected=entry.index.entries):
+                kind = diff.classify(key, token, modified_ms)[0]
+                plan.objects += 1
+                if kind is SAME:
+                    plan.unchanged += 1
+                else:
+                    plan.to_fetch += 1
+                    if kind is PENDING:
+                        diff.keep_pending(key, token, None, None)  # listed: not deleted
+            plan.deleted = sum(1 for _ in diff.settle()[1])
+        finally:
+            diff.close()
+    return ("incremental" if parent else "full"), (parent.id if parent else None), out
+
+
 class BackupRun:
     def __init__(self, store: Store, repo: Repository, request: BackupRequest, progress: Progress | None = None,
                  parent: Manifest | None = None):
@@ -124,14 +188,7 @@ class BackupRun:
         started = now_utc()
         self.refuse_partial_source()  # first: its s3db.json may not be written yet
         db_json = self.store.read_database_json()
-        chosen = select_resources(db_json, req.resources)
-        excluded = [check for check in (req.exclude or [])]
-        for name in excluded:
-            if name not in db_json.get("resources", {}):
-                raise NotFound(f"--exclude {name!r}: no such resource in s3db.json; known: {', '.join(db_json['resources'])}")
-        chosen = [r for r in chosen if r not in set(excluded)]
-        if not chosen:
-            raise UsageError("nothing to back up: the selection leaves no resource")
+        chosen = chosen_resources(db_json, req)
         backup_id = req.backup_id or new_backup_id("full" if req.type == "full" else "incr", started)
         try:
             return self._run(started, db_json, chosen, backup_id)

@@ -135,3 +135,25 @@ def test_skip_if_unchanged_commits_nothing_until_something_changes(tmp_path):
     changed = orjson.loads(run(*args, "--json").stdout)
     assert not changed["skipped_unchanged"] and changed["parent"] == full.id
     assert changed["resources"]["users"]["tombstones"] == 1
+
+
+def test_backup_dry_run_says_what_the_backup_would_take_and_writes_nothing(tmp_path):
+    from backup_pipeline.store import open_store
+
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    args = ("backup", "--source", str(src), "--repo", repo, "--dry-run", "--json")
+    first = orjson.loads(run(*args).stdout)
+    assert first["type"] == "full" and first["resources"]["users"]["objects"] == 4
+    assert not (tmp_path / "repo").exists()  # nothing written, not even the repository
+    full = Backups(f"file://{src}", repo).backup("full")
+    store = open_store(f"file://{src}")
+    changed = store.get("resource=users/data/id=u2")
+    changed.metadata["1"], changed.last_modified = "changed", None
+    store.put(changed)
+    store.delete("resource=users/data/id=u1")
+    plan = orjson.loads(run(*args, "--type", "incremental").stdout)
+    assert plan["parent"] == full.id
+    assert plan["resources"]["users"] == {"objects": 3, "unchanged": 2, "to_fetch": 1, "deleted": 1}
+    assert [i.id for i in Backups(None, repo).list()] == [full.id]
+    real = Backups(f"file://{src}", repo).backup("incremental").resources["users"]
+    assert (real.records, real.tombstones) == (1, 1)  # what the dry run said
