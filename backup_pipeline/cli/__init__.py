@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    parser.set_defaults(root_parser=parser)  # for `completion`, which describes the whole command line
     return parser
 
 

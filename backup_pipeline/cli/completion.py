@@ -18,7 +18,5 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from . import build_parser  # the whole command line, which imports this module
-
-    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    sys.stdout.write(shtab.complete(args.root_parser, shell=args.shell))  # the whole command line
     return 0
