@@ -26,6 +26,7 @@ from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, d
                              require_records)
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
+from .engine.stats import RepositoryStats, repository_stats
 from .engine.verify import VerifyReport, committed_manifest, verify_backup
 from .errors import UsageError
 from .repository import Repository
@@ -118,6 +119,10 @@ class Backups:
         8601 text with Z or an offset, or a date alone: the end of that UTC day). A backup's point
         in time is its finished_at (engine/catalog.py says why)."""
         return resolve_at(self.repo, parse_point_in_time(when) if isinstance(when, str) else when)
+
+    def stats(self) -> RepositoryStats:
+        """Sizes, counts, growth and bytes stored again by full backups (restic's stats)."""
+        return repository_stats(self.repo)
 
     def status(self, backup_id: str) -> BackupInfo:
         return describe_backup(self.repo, self.resolve(backup_id))

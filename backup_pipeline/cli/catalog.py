@@ -15,6 +15,11 @@ def add_parser(sub) -> None:
                    "or an offset, or a date: the end of that UTC day)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_list)
+    text = "what the repository holds and costs: backups, bytes, growth, bytes full backups store again"
+    p = sub.add_parser("stats", help=text, description=text.capitalize() + ".")
+    add_repo_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_stats)
     text = "show one backup: state, type, parent, times, records, size, resources"
     p = sub.add_parser("status", help=text, description=text.capitalize() + ".")
     p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
@@ -77,4 +82,27 @@ def run_verify(args) -> int:
         checked = sum(len(c) for c in report.checks.values())
         print(f"backup {report.backup_id}: ok ({report.files} files, {human_bytes(report.bytes)}, "
               f"{checked} record checks passed, chain {' -> '.join(report.chain)})")
+    return 0
+
+
+def run_stats(args) -> int:
+    with Backups(None, repository_settings(args)) as b:
+        stats = b.stats()
+    if args.json:
+        emit_json(stats.as_json())
+        return 0
+    print(f"repository {stats.repository}: {stats.committed} committed backup(s), {stats.unfinished} unfinished, "
+          f"{human_bytes(stats.stored_bytes)} stored")
+    if stats.latest:
+        print(f"  latest {stats.latest}: {stats.latest_records:,} live records; a restore reads "
+              f"{human_bytes(stats.restore_bytes)}")
+    if stats.bytes_per_day is not None:
+        print(f"  growth {human_bytes(int(stats.bytes_per_day))} a day")
+    if stats.repeated_bytes:
+        print(f"  full backups stored {human_bytes(stats.repeated_bytes)} again for records unchanged since the "
+              "backup before them (an incremental would not have)")
+    print(f"  {'id':<36} {'type':<11} {'records':>9} {'tombstones':>10} {'stored':>10} {'repeated':>10}")
+    for s in stats.backups:
+        print(f"  {s.id:<36} {s.type:<11} {s.records:>9,} {s.tombstones:>10,} {human_bytes(s.stored_bytes):>10} "
+              f"{human_bytes(s.repeated_bytes):>10}")
     return 0

@@ -54,6 +54,7 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("ls", "latest", "--repo", repo)
     json_of("find", "--id", "u1", "--repo", repo)
     json_of("dump", "latest", "users", "u1", "--repo", repo)
-    assert len(outputs) == 13
+    json_of("stats", "--repo", repo)
+    assert len(outputs) == 14
     wrong = {cmd: camel_keys(value) for cmd, value in outputs.items() if camel_keys(value)}
     assert wrong == {}
