@@ -11,9 +11,9 @@ import sys
 
 from .. import __version__
 from ..errors import BackupPipelineError, is_storage_exception, storage_error
-from . import athena, backup, catalog, cleanup, completion, copy, demo, drill, inspect, records, restore
+from . import athena, backup, catalog, cleanup, completion, copy, demo, drill, duckdb_sql, inspect, records, restore
 
-COMMANDS = (backup, restore, drill, catalog, records, cleanup, copy, athena, inspect, demo, completion)
+COMMANDS = (backup, restore, drill, catalog, records, cleanup, copy, athena, duckdb_sql, inspect, demo, completion)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -138,6 +138,16 @@ def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None 
     place. backup_id: which backup (default: the latest complete one); resource: one name or a
     list (default: every resource of that backup); source: "jsonl" (the backup files) or
     "parquet" (the RESOURCE.parquet mirrors). Returns the names of the views created."""
+    statements = views_sql(repo, backup_id=backup_id, resource=resource, state=state, source=source)
+    for _view, sql in statements:
+        con.execute(sql)
+    return [view for view, _sql in statements]
+
+
+def views_sql(repo, *, backup_id: str | None = None, resource: str | list[str] | None = None, state: bool = True,
+              source: str = "jsonl") -> list[tuple[str, str]]:
+    """(view name, CREATE VIEW statement) of create_views, in order: plain SQL any DuckDB runs
+    (`backup-pipeline duckdb-sql` prints it), naming only committed backups' files."""
 
     if source not in ("jsonl", "parquet"):
         raise UsageError(f"source {source!r}: choose jsonl or parquet")
@@ -155,40 +165,36 @@ def create_views(con: duckdb.DuckDBPyConnection, repo, *, backup_id: str | None 
     missing = [r for r in chosen if r not in held]
     if missing:
         raise NotFound(f"backup {manifest.id} does not hold resource(s) {', '.join(missing)}; it holds {', '.join(held)}")
-    created = []
+    created: list[tuple[str, str]] = []
     for name in chosen:
         schema = arrow_schema(resource_attributes(manifest, name))
         select = _file_select(repo, manifest.id, name, manifest.resources[name], schema, source)
         view = f"{name}__backup"
-        con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS SELECT *, {_lit(manifest.id)} AS _backup_id FROM ({select})")
-        created.append(view)
+        created.append((view, f"CREATE OR REPLACE VIEW {quote_ident(view)} AS SELECT *, {_lit(manifest.id)} AS "
+                              f"_backup_id FROM ({select})"))
         if state:
             view = f"{name}__state"
-            con.execute(f"CREATE OR REPLACE VIEW {quote_ident(view)} AS {state_sql(repo, manifest, name, schema, source)}")
-            created.append(view)
-    created += _create_backups_views(con, repo, manifests)
-    return created
+            created.append((view, f"CREATE OR REPLACE VIEW {quote_ident(view)} AS "
+                                  f"{state_sql(repo, manifest, name, schema, source)}"))
+    return created + _backups_views(repo, manifests)
 
 
-def _create_backups_views(con: duckdb.DuckDBPyConnection, repo, manifests: list[Manifest]) -> list[str]:
-
+def _backups_views(repo, manifests: list[Manifest]) -> list[tuple[str, str]]:
     if not manifests:
-        con.execute("CREATE OR REPLACE VIEW backups AS SELECT NULL::VARCHAR AS id WHERE false")
-        con.execute("CREATE OR REPLACE VIEW backup_resources AS SELECT NULL::VARCHAR AS backup_id WHERE false")
-        return ["backups", "backup_resources"]
+        return [("backups", "CREATE OR REPLACE VIEW backups AS SELECT NULL::VARCHAR AS id WHERE false"),
+                ("backup_resources", "CREATE OR REPLACE VIEW backup_resources AS SELECT NULL::VARCHAR AS backup_id "
+                                     "WHERE false")]
     urls = "[" + ", ".join(_lit(file_url(repo, m.id, MANIFEST_NAME)) for m in manifests) + "]"
-    con.execute(f"""CREATE OR REPLACE VIEW backups AS
+    return [("backups", f"""CREATE OR REPLACE VIEW backups AS
         SELECT id, type, parent, source.url AS source, startedAt AS started_at, finishedAt AS finished_at,
                compression, selective, totals.records AS records, totals.tombstones AS tombstones,
                totals.bytes AS bytes, len(chain) AS chain_length, chain, resources
         FROM read_json({urls}, format='auto', records=true, maximum_object_size=268435456,
                        columns={DUCKDB_COLUMNS})
-        ORDER BY started_at, id""")
-    con.execute("""CREATE OR REPLACE VIEW backup_resources AS
+        ORDER BY started_at, id"""), ("backup_resources", """CREATE OR REPLACE VIEW backup_resources AS
         SELECT b.id AS backup_id, b.type, b.started_at, e.key AS resource, e.value.records AS records,
                e.value.tombstones AS tombstones, e.value.unchanged AS unchanged, e.value.snapshot AS snapshot,
                e.value.lines AS lines, e.value.bytes AS bytes, e.value.compression AS compression,
                e.value.parquet.bytes AS parquet_bytes
         FROM backups b, unnest(map_entries(b.resources)) AS t(e)
-        ORDER BY b.started_at, b.id, resource""")
-    return ["backups", "backup_resources"]
+        ORDER BY b.started_at, b.id, resource""")]

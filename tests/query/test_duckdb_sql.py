@@ -1,0 +1,51 @@
+"""Analysts with plain DuckDB: `backup-pipeline duckdb-sql` prints views any DuckDB runs (here a
+process that imports duckdb and nothing of this project), typed from the s3db schema, with
+`_deleted` and `_backup_id` on every line, the raw object left out, and the state at a backup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+from backup_pipeline import Backups
+from backup_pipeline.store import open_store
+from s3db_fixtures import copy_fs_db
+
+CLI = [sys.executable, "-m", "backup_pipeline.cli"]
+PLAIN_DUCKDB = """
+import sys, json, duckdb
+con = duckdb.connect()
+con.execute(open(sys.argv[1]).read())
+out = {
+    "state_ids": [r[0] for r in con.sql("SELECT id FROM users__state ORDER BY id").fetchall()],
+    "columns": dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE users__state)").fetchall()),
+    "deleted_in_incremental": con.sql("SELECT count(*) FROM users__backup WHERE _deleted").fetchall()[0][0],
+    "backups": con.sql("SELECT count(*) FROM backups").fetchall()[0][0],
+    "project_imported": any(m.startswith("backup_pipeline") for m in sys.modules),
+}
+print(json.dumps(out))
+"""
+
+
+def test_plain_duckdb_reads_the_state_at_the_latest_backup(tmp_path):
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    b = Backups(f"file://{src}", repo)
+    b.backup("full")
+    open_store(f"file://{src}").delete("resource=users/data/id=u1")
+    b.backup("incremental")
+    printed = subprocess.run([*CLI, "duckdb-sql", "--repo", repo], capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    sql = tmp_path / "views.sql"
+    sql.write_text(printed.stdout)
+    ran = subprocess.run([sys.executable, "-c", PLAIN_DUCKDB, str(sql)], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    out = orjson.loads(ran.stdout)
+    assert not out["project_imported"] and out["backups"] == 2
+    restored = sorted(e.id for e in b.ls("latest", ["users"]))
+    assert out["state_ids"] == restored and "u1" not in restored  # the state a restore would leave
+    assert out["deleted_in_incremental"] == 1  # the incremental's tombstone, typed BOOLEAN
+    columns = out["columns"]
+    assert columns["score"] == "DOUBLE" and columns["age"] == "BIGINT" and columns["_deleted"] == "BOOLEAN"
+    assert "_backup_id" in columns and "_s3db" not in columns  # the raw object stays out
