@@ -175,3 +175,14 @@ def test_budgets_parse_as_durations():
     for bad in ("5x", "", "-3", "1d"):
         with pytest.raises(UsageError):
             parse_budget(bad)
+
+
+def test_verify_id_still_answers_where_its_outcome_cannot_be_written(tmp_path):
+    repo = tmp_path / "repo"
+    full = Backups(f"file://{copy_fs_db(tmp_path / 'src')}", str(repo)).backup("full")["id"]
+    (repo / "verifications").write_text("a file where the folder should be")  # every write there fails
+    proc = cli("verify", full, "--repo", repo)
+    assert proc.returncode == 0 and f"backup {full}: ok" in proc.stdout
+    assert f"the verification of {full} is not recorded in the repository" in proc.stderr
+    budget = cli("verify", "--budget", "1h", "--repo", repo)  # a budgeted run without its memory would loop
+    assert budget.returncode == 1 and "verifications" in budget.stderr and "Traceback" not in budget.stderr
