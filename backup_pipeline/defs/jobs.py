@@ -22,20 +22,26 @@ class DrillConfig(dg.Config):
     scratch_env: Optional[str] = None  # an environment variable holding an empty scratch target; default a temp folder
 
 
-# A multi-asset check that may yield nothing: Dagster runs the checks of every asset a run
-# materializes, so "Materialize all" (UI or `dagster asset materialize`) would otherwise drill
-# (restore the whole chain) beside each day's backup. There (a run for a day: partitioned, which
-# drill_job's runs never are) it says so and yields no result; the drill runs in drill_job.
+# Multi-asset checks that may yield nothing (restore_drill, backups_verified): Dagster runs the
+# checks of every asset a run materializes, so "Materialize all" (UI or `dagster asset
+# materialize`) would otherwise drill (restore the whole chain), or verify for an hour, beside each
+# day's backup. There (a run for a day: partitioned, which their own jobs' runs never are) they say
+# so and yield no result.
+def _beside_a_backup(context, job: str) -> bool:
+    tags = context.run.tags
+    if "dagster/partition" in tags or "dagster/asset_partition_range_start" in tags:
+        context.log.info(f"this check runs in {job}, not beside a backup: not evaluated in this run")
+        return True
+    return False
+
+
 @dg.multi_asset_check(specs=[dg.AssetCheckSpec(
     DRILL_CHECK, asset=MANIFEST_KEY, blocking=False,
     description="restore drill: the backup's chain restored into a scratch target, every record read back "
                 "through the decoder equals the backup (engine/drill.py); run by drill_job")], can_subset=True)
 def restore_drill(context: dg.AssetCheckExecutionContext, config: DrillConfig, backup_repo: BackupRepository,
                   s3db: S3dbSource):
-    tags = context.run.tags
-    if "dagster/partition" in tags or "dagster/asset_partition_range_start" in tags:
-        context.log.info("the restore drill runs in drill_job (weekly schedule restore_drill_weekly), not beside "
-                         "a backup: not evaluated in this run")
+    if _beside_a_backup(context, "drill_job (weekly schedule restore_drill_weekly)"):
         return
     scratch = None
     if config.scratch_env:
@@ -61,22 +67,25 @@ drill_job = dg.define_asset_job("drill_job", selection=dg.AssetSelection.checks(
 drill_schedule = dg.ScheduleDefinition(name="restore_drill_weekly", job=drill_job, cron_schedule="0 4 * * 6",
                                        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 
+
 class VerifyConfig(dg.Config):
     budget_seconds: float = 3600.0  # start no backup's verification after this; 0 verifies exactly one
 
 
-@dg.asset_check(asset=MANIFEST_KEY, name=VERIFY_CHECK, blocking=False,
-                description="the committed backups least recently verified (never verified first), verified within "
-                            "a time budget, each outcome remembered in the repository (verify --budget); red when "
-                            "one fails")
-def backups_verified(context: dg.AssetCheckExecutionContext, config: VerifyConfig,
-                     backup_repo: BackupRepository) -> dg.AssetCheckResult:
+@dg.multi_asset_check(specs=[dg.AssetCheckSpec(
+    VERIFY_CHECK, asset=MANIFEST_KEY, blocking=False,
+    description="the committed backups least recently verified (never verified first), verified within a time "
+                "budget, each outcome remembered in the repository (verify --budget); red when one fails; run by "
+                "verify_job")], can_subset=True)
+def backups_verified(context: dg.AssetCheckExecutionContext, config: VerifyConfig, backup_repo: BackupRepository):
+    if _beside_a_backup(context, "verify_job (daily schedule backups_verified_daily)"):
+        return
     with Backups(None, backup_repo.settings()) as b:
         report = b.verify_budget(config.budget_seconds)
     for r in report.results:
         context.log.info(f"{r.backup_id}: {r.outcome}" + (f" ({r.error})" if r.error else ""))
     context.log.info(f"{len(report.left)} backup(s) left for the next run")
-    return verify_check_result(report, MANIFEST_KEY)
+    yield verify_check_result(report, MANIFEST_KEY)
 
 
 verify_job = dg.define_asset_job("verify_job", selection=dg.AssetSelection.checks(backups_verified),

@@ -129,9 +129,12 @@ class BudgetReport:
         return sum(r.bytes or 0 for r in self.results)
 
     def as_json(self) -> dict:
-        return {"ok": not self.failed, "budgetSeconds": self.budget_seconds, "verified": self.verified,
+        return {"ok": not self.failed, "budget_seconds": self.budget_seconds, "verified": self.verified,
                 "failed": [{"id": r.backup_id, "error": r.error} for r in self.failed], "left": self.left,
-                "bytes": self.bytes, "seconds": round(self.seconds, 3), "results": [r.dump() for r in self.results]}
+                "bytes": self.bytes, "seconds": round(self.seconds, 3),
+                "results": [{"id": r.backup_id, "verified_at": r.verified_at, "outcome": r.outcome, "error": r.error,
+                             "bytes": r.bytes, "seconds": r.seconds, "content_checked": r.content_checked}
+                            for r in self.results]}
 
 
 def verify_within(repo: Repository, budget_seconds: float, *, lock: LockOptions | None = None,

@@ -46,6 +46,7 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("list", "--repo", repo)
     json_of("status", "latest", "--repo", repo)
     json_of("verify", "latest", "--repo", repo)
+    json_of("verify", "--budget", "1h", "--repo", repo)
     json_of("restore", "latest", "--repo", repo, "--target", str(tmp_path / "dst"), "--dry-run")
     json_of("drill", "latest", "--repo", repo)
     json_of("cleanup", "--repo", repo, "--keep-last", "1")
@@ -54,6 +55,6 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("ls", "latest", "--repo", repo)
     json_of("find", "--id", "u1", "--repo", repo)
     json_of("dump", "latest", "users", "u1", "--repo", repo)
-    assert len(outputs) == 13
+    assert len(outputs) == 14
     wrong = {cmd: camel_keys(value) for cmd, value in outputs.items() if camel_keys(value)}
     assert wrong == {}

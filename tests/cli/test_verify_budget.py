@@ -75,7 +75,7 @@ def test_budget_runs_take_the_never_verified_first_then_resume_with_the_rest(tmp
     text = cli("list", "--repo", repo).stdout
     assert "verified" in text.splitlines()[0] and f"ok {shown[full]['last_verified_at'][:16]}" in text
     assert manifest_hashes(repo) == before  # committed manifests are never rewritten
-    assert FilesystemRepository(repo).backup_ids() == [full, inc1, inc2]  # records are no backups
+    assert FilesystemRepository(repo).backup_ids() == sorted([full, inc1, inc2])  # records are no backups
 
 
 def test_a_tampered_backup_is_remembered_as_failed_and_the_others_are_verified(tmp_path):

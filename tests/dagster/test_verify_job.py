@@ -17,9 +17,13 @@ from s3db_fixtures import copy_fs_db
 CHECK_KEY = dg.AssetCheckKey(MANIFEST_KEY, VERIFY_CHECK)
 
 
+def _verify_checks(result) -> list:
+    return [e.event_specific_data for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == VERIFY_CHECK]
+
+
 def _verify_check(result):
-    [check] = [e.event_specific_data for e in result.all_events
-               if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == VERIFY_CHECK]
+    [check] = _verify_checks(result)
     return check
 
 
@@ -36,12 +40,11 @@ def test_the_verify_job_checks_the_manifest_asset_resumes_and_fails_red(tmp_path
     for day in ("2026-11-22", "2026-11-23"):  # a full, then an incremental
         backup = defs.resolve_job_def("s3db_backup_job").execute_in_process(partition_key=day, instance=instance)
         assert backup.success
-        assert not [e for e in backup.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                    and e.event_specific_data.check_name == VERIFY_CHECK]  # not part of the nightly step
+        assert not _verify_checks(backup)  # not part of the nightly step
     full, inc = FilesystemRepository(repo).backup_ids()
     manifests = {b: hashlib.sha256((repo / b / "s3db.json").read_bytes()).hexdigest() for b in (full, inc)}
     job = defs.resolve_job_def("verify_job")
-    one = {"ops": {"s3db__backup_manifest_backups_verified": {"config": {"budget_seconds": 0}}}}
+    one = {"ops": {"backups_verified": {"config": {"budget_seconds": 0}}}}
 
     first = _verify_check(job.execute_in_process(instance=instance, run_config=one))
     assert first.passed and first.asset_key == MANIFEST_KEY
@@ -60,3 +63,17 @@ def test_the_verify_job_checks_the_manifest_asset_resumes_and_fails_red(tmp_path
     history = instance.event_log_storage.get_asset_check_execution_history(CHECK_KEY, limit=10)
     assert [h.status.value for h in history] == ["FAILED", "SUCCEEDED", "SUCCEEDED"]  # newest first: red
     assert {b: hashlib.sha256((repo / b / "s3db.json").read_bytes()).hexdigest() for b in (full, inc)} == manifests
+
+
+def test_materializing_everything_backs_up_without_verifying(tmp_path):
+    """"Materialize all" runs every check of the assets it materializes: the budgeted verification
+    says it runs in verify_job and verifies nothing there."""
+    repo = tmp_path / "repo"
+    defs = build_definitions(source=f"file://{copy_fs_db(tmp_path / 'src')}", repos=[str(repo)])
+    everything = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
+    merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[everything]))
+    result = merged.resolve_job_def("everything").execute_in_process(partition_key="2026-11-22",
+                                                                     instance=dg.DagsterInstance.ephemeral())
+    assert result.success and not _verify_checks(result)
+    assert "backups_verified" in {e.step_key for e in result.all_events}  # its step ran, and verified nothing
+    assert not (repo / "verifications").exists()
