@@ -4,6 +4,7 @@
     b = Backups(source="file:///data/db", repo="./backups")
     m = b.backup("full")                      # or "incremental", resources=[...], exclude=[...]
     b.list(); b.status(m["id"]); b.verify(m["id"])
+    b.verify_budget("10m")                    # the least recently verified backups, for 10 minutes
     b.restore(m["id"], target="file:///data/restored", mode="safe", dry_run=True)
     b.diff(full_id, "latest"); b.ls("latest"); b.find("u1"); b.dump("latest", "users", "u1")
     b.restore(target="file:///data/restored", at="2026-11-20T10:00Z")   # the newest backup finished by then
@@ -27,7 +28,8 @@ from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, d
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
 from .engine.stats import RepositoryStats, repository_stats
-from .engine.verify import VerifyReport, committed_manifest, verify_backup
+from .engine.verification import BudgetReport, parse_budget, verify_remembered, verify_within
+from .engine.verify import VerifyReport, committed_manifest
 from .errors import UsageError
 from .repository import Repository
 from .repository.lock import LockOptions
@@ -128,7 +130,17 @@ class Backups:
         return describe_backup(self.repo, self.resolve(backup_id))
 
     def verify(self, backup_id: str, progress: Progress | None = None) -> VerifyReport:
-        return verify_backup(self.repo, self.resolve(backup_id), progress)
+        """Check a backup's files, records and chain (exit 4 naming what differs), remembering the
+        outcome in the repository (`verifications/ID.json`) before returning or raising."""
+        return verify_remembered(self.repo, self.resolve(backup_id), progress)
+
+    def verify_budget(self, budget: float | str, progress: Progress | None = None) -> BudgetReport:
+        """Verify the committed backups least recently verified first (never verified first) for
+        `budget` (seconds, or text: 90s, 10m, 1h), finishing the backup in progress and starting
+        none once it is spent (0: exactly one); each outcome remembered. The report holds what
+        was verified, what failed (not raised: the others are verified too) and what is left,
+        which the next call takes first (engine/verification.py)."""
+        return verify_within(self.repo, parse_budget(budget), lock=self.lock, progress=progress)
 
     def restore(self, backup_id: str | None = None, target: str | Store | None = None, *,
                 at: str | datetime | None = None, resources: list[str] | None = None,

@@ -20,8 +20,8 @@ import dagster as dg
 
 from .defs.alerts import backup_run_failed
 from .defs.assets import build_backup_assets
-from .defs.jobs import (backup_job, backup_schedule, drill_job, drill_schedule, restore_drill, restore_job, retention_job,
-                        retention_sensor)
+from .defs.jobs import (backup_job, backup_schedule, backups_verified, drill_job, drill_schedule, restore_drill,
+                        restore_job, retention_job, retention_sensor, verify_job, verify_schedule)
 from .defs.embedded import default_repo, default_source
 from .defs.resources import BackupRepository, Retention, S3dbSource
 from .errors import UsageError
@@ -61,12 +61,12 @@ def build_definitions(source: str | None = None, repos: list[str] | None = None,
                                  repo_kind="s3" if all(r.startswith("s3://") for r in repos) else "file")
     return dg.Definitions(
         assets=[assets],
-        asset_checks=[restore_drill],
+        asset_checks=[restore_drill, backups_verified],
         # a partition is one step (every resource and the commit): running it in the run's own
         # process saves a process start and a Dagster import; see README "Dagster" for larger setups
         executor=dg.in_process_executor,
-        jobs=[backup_job, retention_job, restore_job, drill_job],
-        schedules=[backup_schedule, drill_schedule],
+        jobs=[backup_job, retention_job, restore_job, drill_job, verify_job],
+        schedules=[backup_schedule, drill_schedule, verify_schedule],
         sensors=[retention_sensor, backup_run_failed],
         resources={"s3db": s3db, "backup_repo": backup_repo, "retention": Retention()},
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+
 from ..api import Backups
-from ..errors import IncompleteBackup
-from .common import ID_HELP, add_repo_options, emit_json, human_bytes, repository_settings
+from ..engine.verification import parse_budget
+from ..errors import CheckFailed, IncompleteBackup, UsageError
+from .common import ID_HELP, add_repo_options, emit_json, human_bytes, progress, repository_settings
 
 
 def add_parser(sub) -> None:
@@ -27,11 +31,24 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_status)
     text = "check a backup's files against its manifest, its records, and its chain"
-    p = sub.add_parser("verify", help=text, description=text.capitalize() + " (exit 4 naming what differs).")
-    p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
-    add_repo_options(p)
+    p = sub.add_parser("verify", help=text, description=text.capitalize() + " (exit 4 naming what differs); "
+                       "with --budget, the backups least recently verified first. Each outcome is remembered in "
+                       "the repository (list shows it).")
+    p.add_argument("backup_id", metavar="BACKUP_ID", nargs="?", help=ID_HELP)
+    p.add_argument("--budget", dest="budget_seconds", metavar="DURATION", type=_budget,
+                   help="instead of BACKUP_ID: verify committed backups, never verified then least recently verified "
+                   "first, starting none once DURATION (90s, 10m, 1h) is spent; 0 verifies exactly one; failures "
+                   "do not stop the others (exit 4 at the end)")
+    add_repo_options(p, locking=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_verify)
+
+
+def _budget(text: str) -> float:
+    try:
+        return parse_budget(text)
+    except UsageError as exc:  # argparse reports it as a usage error (exit 2)
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_list(args) -> int:
@@ -40,11 +57,21 @@ def run_list(args) -> int:
     if args.json:
         emit_json([i.as_json() for i in infos])
         return 0
-    print(f"{'id':<36} {'state':<10} {'type':<11} {'parent':<36} {'records':>9} {'size':>10}  finished")
+    print(f"{'id':<36} {'state':<10} {'type':<11} {'parent':<36} {'records':>9} {'size':>10}  {'verified':<23} "
+          "finished")
     for i in infos:
         print(f"{i.id:<36} {i.state:<10} {i.type or '-':<11} {i.parent or '-':<36} "
-              f"{i.records if i.records is not None else '-':>9} {human_bytes(i.bytes):>10}  {i.finished_at or i.error or '-'}")
+              f"{i.records if i.records is not None else '-':>9} {human_bytes(i.bytes):>10}  {_verified(i):<23} "
+              f"{i.finished_at or i.error or '-'}")
     return 0
+
+
+def _verified(info) -> str:
+    """The last verification, as `ok 2026-11-24T03:00` or `FAILED ...`; never, or - when not committed."""
+    if info.last_verification is None:
+        return "never" if info.state == "complete" else "-"
+    outcome = "ok" if info.last_verification == "ok" else "FAILED"
+    return f"{outcome} {info.last_verified_at[:16]}"
 
 
 def _shown(key: str, value) -> str:
@@ -69,11 +96,15 @@ def run_status(args) -> int:
         emit_json(info.as_json())
     else:
         for k, v in info.as_json().items():
-            print(f"{k:<14} {_shown(k, v)}")
+            print(f"{k:<18} {_shown(k, v)}")
     return 0 if info.state == "complete" else IncompleteBackup.exit_code
 
 
 def run_verify(args) -> int:
+    if (args.backup_id is None) == (args.budget_seconds is None):
+        raise UsageError("verify: give a BACKUP_ID or --budget DURATION, one of the two")
+    if args.budget_seconds is not None:
+        return _verify_budget(args)
     with Backups(None, repository_settings(args)) as b:
         report = b.verify(args.backup_id)
     if args.json:
@@ -106,3 +137,20 @@ def run_stats(args) -> int:
         print(f"  {s.id:<36} {s.type:<11} {s.records:>9,} {s.tombstones:>10,} {human_bytes(s.stored_bytes):>10} "
               f"{human_bytes(s.repeated_bytes):>10}")
     return 0
+
+
+
+def _verify_budget(args) -> int:
+    with Backups(None, repository_settings(args)) as b, progress(args) as bar:
+        report = b.verify_budget(args.budget_seconds, progress=bar)
+    if args.json:
+        emit_json(report.as_json())
+    else:
+        for r in report.results:
+            print(f"{r.backup_id}: {'ok' if r.outcome == 'ok' else 'FAILED'} ({human_bytes(r.bytes)}, {r.seconds:.1f} s)")
+        print(f"verified {len(report.results)} backup(s) in {report.seconds:.1f} s ({human_bytes(report.bytes)}), "
+              f"{len(report.failed)} failed, {len(report.left)} left for the next run"
+              + (f": {', '.join(report.left)}" if report.left else ""))
+    for r in report.failed:
+        print(f"backup-pipeline: error: backup {r.backup_id} failed verification: {r.error}", file=sys.stderr)
+    return CheckFailed.exit_code if report.failed else 0

@@ -5,8 +5,9 @@ Per resource file, one check (`backup_file_valid`) holding every rule: the engin
 checks (engine/checks.py, the same `verify` runs), with counts from DuckDB querying the file in
 place, or from reading it in Python where DuckDB cannot (encrypted, brotli); its sha256; the
 Parquet mirror's, only where the mirror is on. On the manifest: `backup_verifies`, the whole
-backup and its chain as `backup-pipeline verify` checks it, and `restore_drill`, evaluated by
-the weekly drill job (jobs.py), not by the backup step.
+backup and its chain as `backup-pipeline verify` checks it; `restore_drill`, evaluated by
+the weekly drill job (jobs.py), not by the backup step; and `backups_verified`, evaluated by the
+daily verify job: the least recently verified backups within a time budget (`verify --budget`).
 """
 
 
@@ -16,6 +17,7 @@ import dagster as dg
 
 from ..engine.checks import CHECKS, CheckOutcome, RecordScan, record_checks, scan_records
 from ..engine.drill import DrillReport
+from ..engine.verification import BudgetReport
 from ..engine.verify import committed_manifest, verify_backup
 from ..errors import BackupPipelineError
 from ..query.connection import connect, file_url
@@ -26,6 +28,7 @@ PARQUET_RULE = "parquet_mirror_matches"
 RESOURCE_CHECK = "backup_file_valid"
 MANIFEST_CHECK = "backup_verifies"
 DRILL_CHECK = "restore_drill"
+VERIFY_CHECK = "backups_verified"
 
 
 def resource_rules(parquet: bool) -> dict[str, str]:
@@ -178,3 +181,19 @@ def drill_check_result(report: DrillReport | None, error: str | None, asset_key:
         }
     return dg.AssetCheckResult(check_name=DRILL_CHECK, asset_key=asset_key, passed=error is None,
                                description=(error or "")[:2000] or None, metadata=metadata)
+
+
+def verify_check_result(report: BudgetReport, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """`backups_verified`: passed when no backup verified in this run failed; the failures named."""
+    rows = [f"| {r.backup_id} | {r.outcome} | {r.bytes or 0:,} | {r.seconds:.1f} | {(r.error or '')[:200]} |"
+            for r in report.results]
+    failed = "; ".join(f"{r.backup_id}: {r.error}" for r in report.failed)
+    return dg.AssetCheckResult(check_name=VERIFY_CHECK, asset_key=asset_key, passed=not report.failed,
+                               description=failed[:2000] or None, metadata={
+        "verified": dg.MetadataValue.int(len(report.verified)), "failed": dg.MetadataValue.int(len(report.failed)),
+        "left": dg.MetadataValue.int(len(report.left)), "bytes": dg.MetadataValue.int(report.bytes),
+        "seconds": dg.MetadataValue.float(round(report.seconds, 3)),
+        "budget_seconds": dg.MetadataValue.float(report.budget_seconds),
+        "backups": dg.MetadataValue.md("| backup | outcome | bytes | seconds | error |\n|---|---|---|---|---|\n"
+                                       + "\n".join(rows)),
+    })

@@ -1,6 +1,7 @@
 """Jobs around the backups: the daily backup job and its schedule, GFS retention started by a
-sensor on each committed manifest, restore with config, and the weekly restore drill, whose
-result is the `restore_drill` check on the manifest asset."""
+sensor on each committed manifest, restore with config, the weekly restore drill, whose
+result is the `restore_drill` check on the manifest asset, and the daily verification within a
+time budget, whose result is the `backups_verified` check on it."""
 
 
 import os
@@ -11,7 +12,7 @@ import dagster as dg
 
 from .assets import GROUP, MANIFEST_KEY
 from ..api import Backups
-from .checks import DRILL_CHECK, drill_check_result
+from .checks import DRILL_CHECK, VERIFY_CHECK, drill_check_result, verify_check_result
 from .resources import BackupRepository, Retention, S3dbSource
 from ..errors import BackupPipelineError, DrillFailed, UsageError
 from ..store.connection import has_secret
@@ -21,20 +22,26 @@ class DrillConfig(dg.Config):
     scratch_env: Optional[str] = None  # an environment variable holding an empty scratch target; default a temp folder
 
 
-# A multi-asset check that may yield nothing: Dagster runs the checks of every asset a run
-# materializes, so "Materialize all" (UI or `dagster asset materialize`) would otherwise drill
-# (restore the whole chain) beside each day's backup. There (a run for a day: partitioned, which
-# drill_job's runs never are) it says so and yields no result; the drill runs in drill_job.
+# Multi-asset checks that may yield nothing (restore_drill, backups_verified): Dagster runs the
+# checks of every asset a run materializes, so "Materialize all" (UI or `dagster asset
+# materialize`) would otherwise drill (restore the whole chain), or verify for an hour, beside each
+# day's backup. There (a run for a day: partitioned, which their own jobs' runs never are) they say
+# so and yield no result.
+def _beside_a_backup(context, job: str) -> bool:
+    tags = context.run.tags
+    if "dagster/partition" in tags or "dagster/asset_partition_range_start" in tags:
+        context.log.info(f"this check runs in {job}, not beside a backup: not evaluated in this run")
+        return True
+    return False
+
+
 @dg.multi_asset_check(specs=[dg.AssetCheckSpec(
     DRILL_CHECK, asset=MANIFEST_KEY, blocking=False,
     description="restore drill: the backup's chain restored into a scratch target, every record read back "
                 "through the decoder equals the backup (engine/drill.py); run by drill_job")], can_subset=True)
 def restore_drill(context: dg.AssetCheckExecutionContext, config: DrillConfig, backup_repo: BackupRepository,
                   s3db: S3dbSource):
-    tags = context.run.tags
-    if "dagster/partition" in tags or "dagster/asset_partition_range_start" in tags:
-        context.log.info("the restore drill runs in drill_job (weekly schedule restore_drill_weekly), not beside "
-                         "a backup: not evaluated in this run")
+    if _beside_a_backup(context, "drill_job (weekly schedule restore_drill_weekly)"):
         return
     scratch = None
     if config.scratch_env:
@@ -60,9 +67,37 @@ drill_job = dg.define_asset_job("drill_job", selection=dg.AssetSelection.checks(
 drill_schedule = dg.ScheduleDefinition(name="restore_drill_weekly", job=drill_job, cron_schedule="0 4 * * 6",
                                        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 
+
+class VerifyConfig(dg.Config):
+    budget_seconds: float = 3600.0  # start no backup's verification after this; 0 verifies exactly one
+
+
+@dg.multi_asset_check(specs=[dg.AssetCheckSpec(
+    VERIFY_CHECK, asset=MANIFEST_KEY, blocking=False,
+    description="the committed backups least recently verified (never verified first), verified within a time "
+                "budget, each outcome remembered in the repository (verify --budget); red when one fails; run by "
+                "verify_job")], can_subset=True)
+def backups_verified(context: dg.AssetCheckExecutionContext, config: VerifyConfig, backup_repo: BackupRepository):
+    if _beside_a_backup(context, "verify_job (daily schedule backups_verified_daily)"):
+        return
+    with Backups(None, backup_repo.settings()) as b:
+        report = b.verify_budget(config.budget_seconds)
+    for r in report.results:
+        context.log.info(f"{r.backup_id}: {r.outcome}" + (f" ({r.error})" if r.error else ""))
+    context.log.info(f"{len(report.left)} backup(s) left for the next run")
+    yield verify_check_result(report, MANIFEST_KEY)
+
+
+verify_job = dg.define_asset_job("verify_job", selection=dg.AssetSelection.checks(backups_verified),
+                                 description="Verify the least recently verified backups within a time budget: the "
+                                             "`backups_verified` check on the manifest asset.")
+# after the nightly backup (02:00) and before the Saturday drill (04:00)
+verify_schedule = dg.ScheduleDefinition(name="backups_verified_daily", job=verify_job, cron_schedule="0 3 * * *",
+                                        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
+
 backup_job = dg.define_asset_job(
-    "s3db_backup_job",
-    selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.checks(restore_drill),  # the drill is weekly
+    "s3db_backup_job",  # the drill (weekly) and the budgeted verification (daily) have their own jobs
+    selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.checks(restore_drill, backups_verified),
     description="Back up every s3db.js resource for a day and commit the backup (manifest last).",
 )
 backup_schedule = dg.build_schedule_from_partitioned_job(backup_job, hour_of_day=2, name="s3db_backup_daily")

@@ -9,6 +9,7 @@ from ..errors import NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import read_json
 from ..repository.manifest import FAILURE, PLAN, Failure, Manifest, Plan
+from ..repository.verifications import read_verification
 from ..store.filesystem import iso_ms, parse_iso
 
 
@@ -28,6 +29,9 @@ class BackupInfo:
     selective: bool | None = None
     error: str | None = None
     last_activity: str | None = None  # unfinished backups: when their files last changed
+    last_verified_at: str | None = None  # committed backups: when `verify` last checked it (None: never)
+    last_verification: str | None = None  # its outcome: ok | failed
+    verification_error: str | None = None  # what differed, when failed
 
     def as_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -36,11 +40,13 @@ class BackupInfo:
 def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
     manifest = repo.read_manifest(backup_id)
     if manifest is not None:
+        checked = read_verification(repo, backup_id)
         return BackupInfo(
             id=backup_id, state="complete", type=manifest.type, parent=manifest.parent, source=manifest.source_url,
             started_at=manifest.started_at, finished_at=manifest.finished_at, records=manifest.totals.records,
             tombstones=manifest.totals.tombstones, bytes=manifest.totals.bytes, resources=list(manifest.resources),
-            selective=manifest.selective,
+            selective=manifest.selective, last_verified_at=checked and checked.verified_at,
+            last_verification=checked and checked.outcome, verification_error=checked and checked.error,
         )
     names = repo.file_names(backup_id)
     if not names and backup_id not in repo.backup_ids():

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from ..errors import ConflictError, IntegrityError
 from ..repository import Repository
 from ..repository.lock import LockOptions, acquire
+from ..repository.verifications import delete_verification
 from .catalog import list_backups
 from .progress import Progress
 from .retention import BackupEntry, Decision, RetentionPolicy, decide
@@ -114,6 +115,7 @@ def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progres
     for bid in order:
         progress.message(f"removing {bid}")
         repo.delete_backup(bid)
+        delete_verification(repo, bid)  # its verification record goes with it
         done.append(bid)
         progress.advance("cleanup")
     progress.finish("cleanup")

@@ -8,7 +8,8 @@ Invariants every implementation keeps (restic's design.rst style):
 
 Files are stored bytes: compression and encryption are applied above, by the file pipeline
 (files.py) with the repository's `encryption` layer. Small files at the root (`crypto.json`,
-`locks/...`) are what leases and the encryption config live in.
+`locks/...`, `verifications/...`) are what the encryption config, leases and verification records
+live in; those names are never backups (ROOT_NAMES).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .encryption import Encryption
     from .s3 import S3Options
 
+
+ROOT_NAMES = ("crypto.json", "locks", "verifications")  # at the root, never a backup's folder
 
 
 class Repository(Protocol):

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 
 
 from ..errors import ConflictError, NotFound, UsageError, os_error
-from .base import MANIFEST_NAME, Location
+from .base import MANIFEST_NAME, ROOT_NAMES, Location
 from .manifest import Manifest
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
@@ -87,8 +87,8 @@ class FilesystemRepository:
         if not self.root.is_dir():
             return []
         pattern = "/".join(["*"] * depth(self.layout))
-        return sorted(p.name for p in self.root.glob(pattern)
-                      if p.is_dir() and not p.name.startswith(".") and p.name != "locks" and self._dir_ok(p))
+        return sorted(p.name for p in self.root.glob(pattern) if p.is_dir() and not p.name.startswith(".")
+                      and p.name not in ROOT_NAMES and self._dir_ok(p))
 
     def _dir_ok(self, p: Path) -> bool:
         try:

@@ -1,7 +1,8 @@
 """The on-disk format of a backup, in one place: the manifest (`s3db.json`, written last: the
 commit), its per-resource entries (also what a staged step leaves in `RESOURCE.stage.json`),
-the plan of a staged backup (`plan.json`), the failure note (`failure.json`) and the lines of
-the key index (`RESOURCE.index.jsonl.gz`). Typed classes with `load` (from the JSON as stored,
+the plan of a staged backup (`plan.json`), the failure note (`failure.json`), the lines of
+the key index (`RESOURCE.index.jsonl.gz`) and a backup's verification record
+(`verifications/ID.json` at the repository root, verifications.py). Typed classes with `load` (from the JSON as stored,
 naming the file when it does not fit) and `dump` (back to it); no other module reads these
 keys by string.
 
@@ -336,6 +337,29 @@ class Failure(_JsonView):
 
     def dump(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass
+class Verification(_JsonView):
+    """verifications/ID.json: the last verification of a committed backup (`verify`'s memory)."""
+
+    backup_id: str
+    verified_at: str  # when it started, ISO 8601 UTC
+    outcome: str  # ok | failed
+    error: str | None = None  # what differs, when failed
+    bytes: int | None = None  # stored bytes read (the backup's files), when ok
+    seconds: float = 0.0
+    content_checked: bool = True  # False: encrypted and verified without the key (sha256 only)
+
+    @classmethod
+    def load(cls, data: dict, where: str) -> "Verification":
+        _require(data, where, "the verification record", "id", "verifiedAt", "outcome")
+        return cls(str(data["id"]), str(data["verifiedAt"]), str(data["outcome"]), data.get("error"),
+                   data.get("bytes"), float(data.get("seconds") or 0), bool(data.get("contentChecked", True)))
+
+    def dump(self) -> dict:
+        return {"id": self.backup_id, "verifiedAt": self.verified_at, "outcome": self.outcome, "error": self.error,
+                "bytes": self.bytes, "seconds": self.seconds, "contentChecked": self.content_checked}
 
 
 # The manifest's JSON as DuckDB reads it in place (the `backups` view of query/duckdb_views.py).

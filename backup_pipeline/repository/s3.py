@@ -24,7 +24,7 @@ from obstore.store import S3Store as ObstoreS3Store
 
 from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, is_storage_exception,
                       storage_error, translates_storage_errors)
-from .base import MANIFEST_NAME, Location
+from .base import MANIFEST_NAME, ROOT_NAMES, Location
 from .manifest import Manifest
 from ..store import retry as retry_module
 from ..store.retry import RETRIES, is_transient, retry
@@ -221,7 +221,7 @@ class S3Repository:
         for page in obstore.list(self._store, None, chunk_size=1000):
             for meta in page:
                 parts = meta["path"].split("/")
-                if len(parts) == d + 1 and parts[0] not in ("locks", "crypto.json"):
+                if len(parts) == d + 1 and parts[0] not in ROOT_NAMES:
                     try:
                         if self._dir(parts[d - 1]) == "/".join(parts[:d]):
                             ids.add(parts[d - 1])

@@ -46,6 +46,7 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("list", "--repo", repo)
     json_of("status", "latest", "--repo", repo)
     json_of("verify", "latest", "--repo", repo)
+    json_of("verify", "--budget", "1h", "--repo", repo)
     json_of("restore", "latest", "--repo", repo, "--target", str(tmp_path / "dst"), "--dry-run")
     json_of("drill", "latest", "--repo", repo)
     json_of("cleanup", "--repo", repo, "--keep-last", "1")

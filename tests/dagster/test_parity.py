@@ -15,7 +15,7 @@ import dagster as dg
 from backup_pipeline.cli import build_parser
 from backup_pipeline.cli.common import repository_settings, source_settings
 from backup_pipeline.definitions import build_definitions
-from backup_pipeline.defs.jobs import RestoreConfig
+from backup_pipeline.defs.jobs import RestoreConfig, VerifyConfig
 from backup_pipeline.defs.resources import BackupRepository, Retention, S3dbSource
 from backup_pipeline.repository import FilesystemRepository
 from backup_pipeline.settings import RepositorySettings, RetentionSettings, SourceSettings, field_names
@@ -47,7 +47,8 @@ def test_dagster_resources_take_every_option_the_cli_takes():
     for command in ("backup", "restore", "list", "verify", "cleanup", "athena-ddl"):
         dests = _dests(_subparser(command)) - PER_RUN
         dests = {"verify" if d == "no_verify" else d for d in dests}  # --no-verify sets verify = false
-        run_config = set(RestoreConfig.model_fields) if command == "restore" else set()  # the restore job's config
+        # the restore job's and the verify job's run config
+        run_config = set({"restore": RestoreConfig, "verify": VerifyConfig}.get(command, dg.Config).model_fields)
         missing = {d for d in dests if d not in dagster_fields | run_config} - {
             "dry_run", "database", "location_prefix", "resources", "summary", "clean"}
         assert missing == set(), f"{command}: the Dagster resources lack {sorted(missing)}"

@@ -133,6 +133,22 @@ def test_root_files_are_create_only_and_listed(repo):
     assert BID not in repo.backup_ids() and "locks" not in repo.backup_ids()
 
 
+def test_verification_records_live_at_the_root_and_are_replaced_whole(repo):
+    from backup_pipeline.repository.manifest import Verification
+    from backup_pipeline.repository.verifications import read_verification, write_verification
+
+    with repo.create_file(BID, "data.jsonl") as f:
+        f.write(b"{}\n")
+    repo.commit_manifest(BID, manifest())
+    committed = repo.read_manifest(BID).to_bytes()
+    assert read_verification(repo, BID) is None
+    write_verification(repo, Verification(BID, "2026-11-24T03:00:00.000Z", "failed", "it differs", None, 0.5))
+    write_verification(repo, Verification(BID, "2026-11-25T03:00:00.000Z", "ok", None, 3, 0.25))
+    assert read_verification(repo, BID) == Verification(BID, "2026-11-25T03:00:00.000Z", "ok", None, 3, 0.25)
+    assert repo.backup_ids() == [BID] and repo.file_names(BID) == ["data.jsonl", "s3db.json"]
+    assert repo.read_manifest(BID).to_bytes() == committed
+
+
 def test_leases_exclude_and_release(repo):
     lease = acquire(repo, "backup", "file:///db")
     with pytest.raises(LockHeld):
