@@ -274,7 +274,7 @@ def main() -> None:
     results = [bench_size(int(s), work, args.repeat, sample_s) for s in args.sizes.split(",")]
 
     print(f"\n{'tool':<16} {'records':>9} {'seconds':>8} {'records/s':>10} {'peak RSS MB':>12} "
-          f"{'largest proc MB':>16} {'CPU s':>7} {"backup MB":>10}")
+          f"{'largest proc MB':>16} {'CPU s':>7} {'backup MB':>10}")
     for res in results:
         n = res["n"]
         for tool, label in (("plugin", "s3db.js plugin"), ("ours", "backup-pipeline")):
