@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -76,6 +79,23 @@ def read_decode_batch(store: Store, schema: ResourceSchema, passphrase: str | No
         data.append(enc.line)
         index.append(index_line(enc.key, enc.version, enc.digest))
     return DecodedBatch(b"".join(data), b"".join(index), len(data), failed)
+
+
+@contextmanager
+def _main_script_not_rerun():
+    """A spawned worker runs the parent's main script again (as __mp_main__) unless the main
+    module has a name. Under `dagster` that script is the Dagster CLI: over a second of imports
+    per worker, for nothing (worker functions live in importable modules). Named "__main__"
+    while the workers start, it is skipped (multiprocessing.spawn._fixup_main_from_name)."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
 def default_workers(main_reads: bool = True) -> int:
@@ -154,6 +174,9 @@ class RecordDecoder:
         if self._pool is None:
             # spawn, not fork: the S3 store runs an event-loop thread that must not be forked
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            with _main_script_not_rerun():  # every worker starts now (one per task submitted while none is idle)
+                for started in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
+                    started.result()
         return self._pool
 
     def close(self) -> None:
