@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Iterator
 
 from .engine.backup import BackupRequest, dry_run_backup, run_backup, source_identity
+from .engine.check import CheckReport, check_repository
 from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
                              parse_point_in_time, resolve_at, resolve_backup_id)
 from .engine.cleanup import run_cleanup
@@ -121,6 +122,12 @@ class Backups:
         8601 text with Z or an offset, or a date alone: the end of that UTC day). A backup's point
         in time is its finished_at (engine/catalog.py says why)."""
         return resolve_at(self.repo, parse_point_in_time(when) if isinstance(when, str) else when)
+
+    def check(self, read_data_subset: str | None = None, progress: Progress | None = None) -> CheckReport:
+        """restic's check: every committed backup's structure (manifest, chain, files at their
+        recorded sizes); with read_data_subset ("n/t" or "x%") the content of those files too.
+        Problems are in the report (`ok` false), each naming backup and file."""
+        return check_repository(self.repo, read_data_subset, progress)
 
     def stats(self) -> RepositoryStats:
         """Sizes, counts, growth and bytes stored again by full backups (restic's stats)."""

@@ -24,6 +24,15 @@ def add_parser(sub) -> None:
     add_repo_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_stats)
+    text = "check the whole repository: every backup's manifest, chain and files (sizes), a subset read in full"
+    p = sub.add_parser("check", help=text, description=text[0].upper() + text[1:] + " (restic's check; exit 4 "
+                       "listing every problem).")
+    add_repo_options(p)
+    p.add_argument("--read-data-subset", metavar="n/t|x%", default=None,
+                   help="also read these files in full and check their content: n/t (the n-th of t parts; "
+                   "1/t .. t/t read every file once) or x%% (a random share)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_check)
     text = "show one backup: state, type, parent, times, records, size, resources"
     p = sub.add_parser("status", help=text, description=text.capitalize() + ".")
     p.add_argument("backup_id", metavar="BACKUP_ID", help=ID_HELP)
@@ -154,3 +163,19 @@ def _verify_budget(args) -> int:
     for r in report.failed:
         print(f"backup-pipeline: error: backup {r.backup_id} failed verification: {r.error}", file=sys.stderr)
     return CheckFailed.exit_code if report.failed else 0
+
+
+def run_check(args) -> int:
+    with Backups(None, repository_settings(args)) as b, progress(args) as bar:
+        report = b.check(args.read_data_subset, progress=bar)
+    if args.json:
+        emit_json(report.as_json())
+    else:
+        print(f"repository {report.repository}: {report.backups} committed backup(s), {report.files} file(s) "
+              f"checked, {report.files_read} read in full ({human_bytes(report.bytes_read)})"
+              + (f", {len(report.unfinished)} unfinished (never restored; cleanup removes them)"
+                 if report.unfinished else ""))
+        print("no problem found" if not report.problems else f"{len(report.problems)} problem(s):")
+    for problem in report.problems:
+        print(f"backup-pipeline: error: {problem}", file=sys.stderr)
+    return CheckFailed.exit_code if report.problems else 0

@@ -56,6 +56,7 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("find", "--id", "u1", "--repo", repo)
     json_of("dump", "latest", "users", "u1", "--repo", repo)
     json_of("stats", "--repo", repo)
-    assert len(outputs) == 15
+    json_of("check", "--repo", repo, "--read-data-subset", "1/2")
+    assert len(outputs) == 16
     wrong = {cmd: camel_keys(value) for cmd, value in outputs.items() if camel_keys(value)}
     assert wrong == {}
