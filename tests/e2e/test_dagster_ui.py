@@ -34,7 +34,7 @@ JOB = "s3db_backup_job"
 GROUP = "s3db_backup"
 DAY = "2026-11-22"
 MANIFEST = "backup_manifest"
-from backup_pipeline.defs.checks import MANIFEST_CHECK, resource_check_names  # noqa: E402
+from backup_pipeline.defs.checks import DRILL_CHECK, MANIFEST_CHECK, VERIFY_CHECK, resource_check_names  # noqa: E402
 from backup_pipeline.repository import FilesystemRepository  # noqa: E402
 CHECKS = set(resource_check_names(parquet=False))  # no Parquet check: the demo writes no mirror
 
@@ -344,7 +344,8 @@ def test_backup_run_from_dagster_dev_shows_in_graphql_and_ui(tmp_path):
         assert rerun["status"] == "SUCCESS", f"{rerun}\n{_log_tail(log)}"
 
         # -- every asset materialized for the partition by both runs, its blocking checks passed
-        # (4 per resource; backup_verifies on the manifest)
+        # (backup_file_valid per resource; backup_verifies on the manifest, which also shows the
+        # weekly drill's and the verify job's checks, not run by a backup)
         nodes = _graphql(base, GROUP_ASSETS, {"partition": DAY, "group": {
             "groupName": GROUP, "repositoryName": repository, "repositoryLocationName": location}})["assetNodes"]
         by_name = {tuple(n["assetKey"]["path"]): n for n in nodes}
@@ -356,9 +357,12 @@ def test_backup_run_from_dagster_dev_shows_in_graphql_and_ui(tmp_path):
             assert {m["partition"] for m in node["assetMaterializations"]} == {DAY}
             checks = node["assetChecksOrError"]
             assert checks["__typename"] == "AssetChecks", (key, checks)
-            expected = {MANIFEST_CHECK} if key[-1] == MANIFEST else CHECKS
+            expected = {MANIFEST_CHECK, DRILL_CHECK, VERIFY_CHECK} if key[-1] == MANIFEST else CHECKS
             assert {c["name"] for c in checks["checks"]} == expected, key
             for check in checks["checks"]:
+                if check["name"] in (DRILL_CHECK, VERIFY_CHECK):
+                    assert not check["blocking"], check  # run by drill_job and verify_job, not by a backup
+                    continue
                 execution = check["executionForLatestMaterialization"]
                 assert check["blocking"], (key, check)
                 assert execution["status"] == "SUCCEEDED" and execution["runId"] == rerun_id, (key, check)
