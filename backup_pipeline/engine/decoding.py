@@ -132,18 +132,7 @@ class RecordDecoder:
                 return
             self._inline_left -= 1
             yield decode_one(schema, o, passphrase)
-        first = list(islice(objs, BATCH))
-        if not first:
-            return
-        pool = self._get_pool()
-
-        def batches():
-            yield first
-            while batch := list(islice(objs, BATCH)):
-                yield batch
-
-        submit = lambda batch: pool.submit(_decode_batch, schema, passphrase, batch)  # noqa: E731
-        for results in ordered_window(submit, batches(), self.workers * 2 + 1):
+        for results in self._pooled(objs, _decode_batch, schema, passphrase):
             yield from results
 
     def map_keys(self, store: Store, schema: ResourceSchema, keys: Iterator[str],
@@ -157,18 +146,22 @@ class RecordDecoder:
                 return
             self._inline_left -= len(batch)
             yield read_decode_batch(store, schema, passphrase, batch)
-        first = list(islice(keys, BATCH))
+        yield from self._pooled(keys, read_decode_batch, store, schema, passphrase)
+
+    def _pooled(self, items: Iterator, work, *args) -> Iterator:
+        """`work(*args, batch)` for the rest of `items` in batches of BATCH, in the pool (started
+        only if there is a batch), results in order."""
+        first = list(islice(items, BATCH))
         if not first:
             return
         pool = self._get_pool()
 
         def batches():
             yield first
-            while batch := list(islice(keys, BATCH)):
+            while batch := list(islice(items, BATCH)):
                 yield batch
 
-        submit = lambda batch: pool.submit(read_decode_batch, store, schema, passphrase, batch)  # noqa: E731
-        yield from ordered_window(submit, batches(), self.workers * 2 + 1)
+        yield from ordered_window(lambda batch: pool.submit(work, *args, batch), batches(), self.workers * 2 + 1)
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
