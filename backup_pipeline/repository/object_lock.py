@@ -43,7 +43,10 @@ class ObjectLock:
     days: int
 
     def until(self, now: datetime) -> datetime:
-        return now + timedelta(days=self.days)
+        """now + days, up to the next whole second (S3 keeps retain-until dates to the second: a
+        date with a fraction would read back earlier and look short again)."""
+        until = now + timedelta(days=self.days)
+        return until.replace(microsecond=0) + timedelta(seconds=1 if until.microsecond else 0)
 
     def as_config(self) -> bytes:
         return orjson.dumps({"mode": self.mode, "days": self.days}, option=orjson.OPT_INDENT_2)
