@@ -214,8 +214,7 @@ class MultiRepository:
         return max(dates) if dates else None
 
     def extend_lock(self, backup_id: str, now: datetime) -> datetime | None:
-        dates = [d for r in self._locked() if backup_id in r.backup_ids()
-                 and (d := r.extend_lock(backup_id, now)) is not None]
+        dates = [d for r in self._locked() if (d := r.extend_lock(backup_id, now)) is not None]
         return max(dates) if dates else None
 
     # -- root files: read from the first that has it, created on every destination ------

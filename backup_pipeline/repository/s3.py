@@ -452,6 +452,8 @@ class S3Repository:
         until = self.object_lock.until(now)
         manifest = self._full_key(self._key(backup_id, MANIFEST_NAME))
         versions, _markers = self._versions(backup_id)
+        if not versions:
+            return None  # not here (a destination of a multi repository that missed it)
         current = [(k, v) for k, v in versions if k == manifest]
         if current and all((d := self._retention(k, v)) is not None and d >= until for k, v in current):
             return None

@@ -195,3 +195,20 @@ def test_object_lock_is_refused_where_it_cannot_hold(moto_server, bucket_name, t
         RepositorySettings(repos=[str(tmp_path / "r")], object_lock="governance", object_lock_days=7).open()
     with pytest.raises(UsageError, match="needs --object-lock-days"):
         RepositorySettings(repos=[str(tmp_path / "r")], object_lock="governance").open()
+
+
+def test_a_multi_repository_keeps_a_backup_locked_on_any_destination(moto_server, bucket_name, tmp_path):
+    """A folder beside a locked bucket: what is locked in the bucket stays in both until its date."""
+    c = moto_server.boto_client()
+    c.create_bucket(Bucket=bucket_name, ObjectLockEnabledForBucket=True)
+    repos = [str(tmp_path / "local"), f"s3://{bucket_name}/offsite"]
+    s = RepositorySettings(repos=repos, endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
+                           secret_access_key=moto_server.secret_key, object_lock="governance", object_lock_days=DAYS)
+    with Backups(f"file://{copy_fs_db(tmp_path / 'src')}", s) as b:
+        old = b.backup("full").id
+        new = b.backup("full").id
+        decisions = {d.id: d for d in b.cleanup(RetentionPolicy(keep_last=1), apply=True)}
+    assert decisions[old].action == "keep" and decisions[old].held_by_lock
+    assert decisions[new].locked_until is not None and not decisions[new].held_by_lock  # extended past the run
+    assert (tmp_path / "local" / old / "s3db.json").exists()
+    assert c.head_object(Bucket=bucket_name, Key=f"offsite/{old}/s3db.json")["ObjectLockMode"] == "GOVERNANCE"
