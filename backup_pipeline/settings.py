@@ -16,6 +16,7 @@ from .engine.retention import RetentionPolicy, parse_duration
 from .errors import UsageError
 from .repository import Repository, open_repository
 from .repository.lock import LockOptions
+from .repository.object_lock import object_lock_from
 from .repository.s3_options import S3Options
 from .store import Store, open_store
 
@@ -72,6 +73,9 @@ class RepositorySettings:
     encrypt: bool = False  # encrypt a new repository client-side
     lock_wait: float = 0.0  # seconds to wait for another writer's lease before failing (exit 7)
     lock_ttl: float = 60.0  # a lease whose heartbeat is older than this is stale
+    # S3 Object Lock (repository/object_lock.py): kept in the repository's object-lock.json once given
+    object_lock: str | None = None  # governance | compliance
+    object_lock_days: int | None = None  # each file locked this long past its write and past each cleanup
 
     def s3_options(self) -> S3Options:
         sse_c = self.sse_customer_key or (os.environ.get(SSE_C_KEY_ENV) if self.sse == "sse-c" else None)
@@ -106,7 +110,8 @@ class RepositorySettings:
             raise UsageError("no repository given (--repo REPO)")
         passphrase = self.repo_passphrase or os.environ.get(REPO_PASSPHRASE_ENV)
         return open_repository(self.repos, self.s3_options(), strategy=self.strategy, max_uploads=self.max_uploads,
-                               passphrase=passphrase, raw_key=self.raw_key(), encrypt=self.encrypt)
+                               passphrase=passphrase, raw_key=self.raw_key(), encrypt=self.encrypt,
+                               object_lock=object_lock_from(self.object_lock, self.object_lock_days))
 
 
 @dataclass

@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
         "calendar periods (hour, day, ISO week, month, year) in --timezone: for each --keep-<period> N the "
         "newest backup of each of the N newest periods is kept. The newest complete backup is never removed; "
         "a kept incremental keeps its whole chain; incomplete and failed backups are removed once older than "
-        "--grace. With no --keep-* option nothing is removed. Nothing is deleted without --apply.",
+        "--grace. With no --keep-* option nothing is removed. Nothing is deleted without --apply. In an "
+        "object-locked S3 repository a backup still locked is kept (\"locked until DATE\") and removed by a run "
+        "after that date; --apply first extends the lock of every backup the policy keeps.",
     )
     add_repo_options(p, locking=True)
     for period, what in (("last", "the N newest complete backups"), ("hourly", "the newest backup of each of the last N hours"),
@@ -75,6 +77,13 @@ def run(args) -> int:
         summary = f"dry run: nothing to remove, keep {kept}"
     if policy.empty:
         summary += " (no --keep-* option given: nothing is ever removed)"
+    held = [d for d in decisions if d.held_by_lock and d.locked_until is not None]
+    if held:
+        summary += (f"; {len(held)} kept only by their object lock (removed by a cleanup after it ends, "
+                    f"the first on {min(d.locked_until for d in held):%Y-%m-%dT%H:%M:%SZ})")
+    extended = [d for d in decisions if not d.held_by_lock and d.locked_until is not None]
+    if extended:
+        summary += f"; object lock of {len(extended)} kept backup(s) extended to {max(d.locked_until for d in extended):%Y-%m-%dT%H:%M:%SZ}"
     if args.json:
         emit_json([d.as_json() for d in decisions])
         print(summary, file=sys.stderr)

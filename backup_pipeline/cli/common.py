@@ -50,6 +50,12 @@ def add_repo_options(p, *, dest: str = "repos", flag: str = "--repo", writing: b
                        help=f"base64 32-byte key for --sse sse-c (default ${SSE_C_KEY_ENV})")
         g.add_argument("--encrypt", action="store_true",
                        help="encrypt a new repository client-side (AES-256-GCM, scrypt key from --repo-passphrase)")
+        g.add_argument("--object-lock", choices=["governance", "compliance"], default=None,
+                       help="S3 Object Lock (the bucket must have it enabled): every backup file and manifest is "
+                       "written locked in this mode; kept in the repository (object-lock.json) for later runs")
+        g.add_argument("--object-lock-days", type=int, default=None, metavar="N",
+                       help="with --object-lock: lock each file N days past its write; cleanup --apply extends "
+                       "the backups the policy keeps to N days past each run")
 
 
 def connection_arg(text: str) -> str:

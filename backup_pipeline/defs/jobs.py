@@ -118,6 +118,7 @@ def apply_retention(context: dg.OpExecutionContext, config: RetentionConfig, bac
     removed = [d.id for d in decisions if d.action == "remove"]
     return dg.Output(None, metadata={
         "dry_run": config.dry_run,
+        "kept_by_object_lock": dg.MetadataValue.int(sum(1 for d in decisions if d.held_by_lock and d.locked_until)),
         "kept": dg.MetadataValue.int(len(decisions) - len(removed)),
         "removed" if not config.dry_run else "would_remove": dg.MetadataValue.int(len(removed)),
         "decisions": dg.MetadataValue.md("| backup | action | why |\n|---|---|---|\n" + "\n".join(rows)),

@@ -61,6 +61,12 @@ class BackupRepository(dg.ConfigurableResource):
     lock_wait: float = Field(default=0.0, description="seconds a step waits for another writer's lease (then "
                                                       "fails, exit code 7 on the command line)")
     lock_ttl: float = Field(default=60.0, description="a lease whose heartbeat is older than this is stale")
+    object_lock: Optional[str] = Field(default=None, description="S3 Object Lock mode: governance | compliance (the "
+                                                                 "bucket must have object lock enabled); kept in the "
+                                                                 "repository's object-lock.json for later runs")
+    object_lock_days: Optional[int] = Field(default=None, description="with object_lock: each file locked this many "
+                                                                      "days past its write, kept backups extended to "
+                                                                      "as many days past each retention run")
     # how scheduled backups are written
     compression: str = Field(default="gzip", description="gzip | zstd | brotli | none")
     parquet: bool = Field(default=False, description="also write a typed Parquet mirror RESOURCE.parquet")

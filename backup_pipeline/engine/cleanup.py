@@ -3,7 +3,9 @@
 `plan_cleanup` never writes. `apply_cleanup` deletes the "remove" decisions, children before
 parents (longest chain first), so a committed incremental is never left without its parent even
 if the run stops half way; `repo.delete_backup` removes the manifest first, so a half-deleted
-backup is only ever seen as incomplete.
+backup is only ever seen as incomplete. In an object-locked repository (repository/
+object_lock.py) the plan keeps what is still locked, saying until when, and `--apply` first
+extends the lock of every backup the policy keeps.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..repository.lock import LockOptions, acquire
 from ..repository.verifications import delete_verification
 from .catalog import list_backups
 from .progress import Progress
-from .retention import BackupEntry, Decision, RetentionPolicy, decide
+from .retention import COMPLETE, BackupEntry, Decision, RetentionPolicy, decide
 
 _ID_TIME = re.compile(r"^[a-z]+-(\d{4}-\d{2}-\d{2}T\d{6}Z)-")
 
@@ -77,9 +79,34 @@ def catalog_entries(repo: Repository, now: datetime | None = None) -> list[Backu
 
 
 def plan_cleanup(repo: Repository, policy: RetentionPolicy, now: datetime | None = None) -> list[Decision]:
-    """What the policy keeps and removes in this repository, and why; writes nothing."""
+    """What the policy keeps and removes in this repository, and why; writes nothing. In an
+    object-locked repository each backup the policy would remove is looked at (every version of
+    its objects): one still locked at `now` is kept, "locked until DATE", never tried."""
     now = _now(now)
-    return decide(catalog_entries(repo, now), policy, now)
+    entries = catalog_entries(repo, now)
+    decisions = decide(entries, policy, now)
+    if repo.object_lock is None:
+        return decisions
+    locked = {d.id: until for d in decisions if d.action == "remove" and (until := repo.locked_until(d.id)) is not None}
+    return decide(entries, policy, now, locked) if locked else decisions
+
+
+def extend_locks(repo: Repository, decisions: list[Decision], now: datetime | None = None,
+                 progress: Progress | None = None) -> dict[str, datetime]:
+    """Object lock: every complete backup the policy keeps (not one kept only by its lock) gets
+    its objects locked until at least now + the lock's days; returns the backups extended and
+    their new date (also set as the decision's locked_until)."""
+    if repo.object_lock is None:
+        return {}
+    now, progress = _now(now), progress or Progress()
+    extended = {}
+    for d in decisions:
+        if d.action == "keep" and d.state == COMPLETE and not d.held_by_lock:
+            until = repo.extend_lock(d.id, now)
+            if until is not None:
+                progress.message(f"locked {d.id} until {until:%Y-%m-%dT%H:%M:%SZ}")
+                extended[d.id] = d.locked_until = until
+    return extended
 
 
 def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progress | None = None) -> list[str]:
@@ -130,5 +157,6 @@ def run_cleanup(repo: Repository, policy: RetentionPolicy, *, apply: bool = Fals
         return plan_cleanup(repo, policy, now)
     with acquire(repo, "cleanup", repo.url, lock):
         decisions = plan_cleanup(repo, policy, now)
+        extend_locks(repo, decisions, now, progress)  # first: what stays is protected before anything goes
         apply_cleanup(repo, decisions, progress)
     return decisions

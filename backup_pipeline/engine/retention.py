@@ -20,6 +20,9 @@ Semantics (restic's `forget` / borg's `prune`):
   activity (the newest change to their files, never their id: a backfill of an old day is new)
   is older than `incomplete_grace` (default 24h), else kept ("incomplete, within grace"). A backup
   being written holds its lease, and cleanup, being exclusive, does not run beside it.
+- Object lock (repository/object_lock.py): a backup the rules above let go whose objects are
+  still locked is kept ("locked until DATE (then removed: ...)"), its chain with it, and removed
+  by the first run after that date.
 - A policy with no rule at all (every keep_* 0 and no keep_within) keeps everything, incomplete
   backups included, with reason "no policy": like restic, an empty policy never deletes.
 
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import UsageError
@@ -140,10 +143,15 @@ class Decision:
     state: str = COMPLETE
     type: str | None = None
     started_at: datetime | None = None
+    # object lock: until when it holds a backup the policy lets go, or (after cleanup --apply)
+    # until when a kept backup's lock was extended
+    locked_until: datetime | None = None
+    held_by_lock: bool = False  # kept only because of a lock (its own or a locked incremental's)
 
     def as_json(self) -> dict:
         return {"id": self.id, "action": self.action, "reasons": list(self.reasons), "state": self.state,
-                "type": self.type, "started_at": self.started_at.isoformat() if self.started_at else None}
+                "type": self.type, "started_at": self.started_at.isoformat() if self.started_at else None,
+                "locked_until": self.locked_until.isoformat() if self.locked_until else None}
 
 
 # period name -> (policy attribute, bucket of a local datetime)
@@ -176,8 +184,11 @@ def _chain_of(entry: BackupEntry, by_id: dict[str, BackupEntry]) -> list[str]:
     return chain[::-1]
 
 
-def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
-    """Keep or remove each backup, with the reasons; newest first (by started_at, then id)."""
+def decide(backups, policy: RetentionPolicy, now: datetime, locked: dict[str, datetime] | None = None) -> list[Decision]:
+    """Keep or remove each backup, with the reasons; newest first (by started_at, then id).
+    `locked`: backup id -> the date its object lock ends (repository/object_lock.py); one the
+    policy lets go is kept while that date is after `now`, with the reason "locked until DATE",
+    and so are the ancestors it needs."""
     _aware(now, "now")
     entries = sorted(backups, key=lambda e: (_aware(e.started_at, f"started_at of {e.id}"), e.id), reverse=True)
     by_id: dict[str, BackupEntry] = {}
@@ -226,6 +237,36 @@ def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
 
     # Chains: every kept incremental keeps its ancestors (to a fixpoint, should chains disagree).
     kept = {bid for bid, r in reasons.items() if r}
+    _close_chains(kept, entries, by_id)
+    # What the policy lets go but an object lock still holds: kept, saying until when
+    held = {e.id: until for e in entries if e.id not in kept and (until := (locked or {}).get(e.id)) is not None
+            and until > now}
+    for bid, until in held.items():
+        e = by_id[bid]
+        why = "no rule keeps it" if e.state == COMPLETE else f"{e.state}, older than grace {grace}"
+        reasons[bid].append(f"locked until {until.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} (then removed: {why})")
+    policy_kept = set(kept)
+    kept |= set(held)
+    needed = _close_chains(kept, entries, by_id)
+    for anc, children in needed.items():
+        order = sorted(children, key=lambda c: (by_id[c].started_at, c), reverse=True)
+        reasons[anc].extend(f"needed by {'incremental' if by_id[c].state == COMPLETE else 'unfinished incremental'} {c}"
+                            for c in order)
+
+    out = []
+    for e in entries:
+        if reasons[e.id]:
+            out.append(Decision(e.id, "keep", reasons[e.id], e.state, e.type, e.started_at, locked_until=held.get(e.id),
+                                held_by_lock=e.id not in policy_kept))
+        elif e.state == COMPLETE:
+            out.append(Decision(e.id, "remove", ["no rule keeps it"], e.state, e.type, e.started_at))
+        else:
+            out.append(Decision(e.id, "remove", [f"{e.state}, older than grace {grace}"], e.state, e.type, e.started_at))
+    return out
+
+
+def _close_chains(kept: set[str], entries: list[BackupEntry], by_id: dict[str, BackupEntry]) -> dict[str, list[str]]:
+    """Adds to `kept` every ancestor a kept backup needs; returns ancestor -> the backups needing it."""
     todo = [e for e in entries if e.id in kept]
     needed: dict[str, list[str]] = {}
     while todo:
@@ -241,17 +282,4 @@ def decide(backups, policy: RetentionPolicy, now: datetime) -> list[Decision]:
             if anc not in kept:
                 kept.add(anc)
                 todo.append(by_id[anc])
-    for anc, children in needed.items():
-        order = sorted(children, key=lambda c: (by_id[c].started_at, c), reverse=True)
-        reasons[anc].extend(f"needed by {'incremental' if by_id[c].state == COMPLETE else 'unfinished incremental'} {c}"
-                            for c in order)
-
-    out = []
-    for e in entries:
-        if reasons[e.id]:
-            out.append(Decision(e.id, "keep", reasons[e.id], e.state, e.type, e.started_at))
-        elif e.state == COMPLETE:
-            out.append(Decision(e.id, "remove", ["no rule keeps it"], e.state, e.type, e.started_at))
-        else:
-            out.append(Decision(e.id, "remove", [f"{e.state}, older than grace {grace}"], e.state, e.type, e.started_at))
-    return out
+    return needed

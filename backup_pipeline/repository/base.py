@@ -8,8 +8,10 @@ Invariants every implementation keeps (restic's design.rst style):
 
 Files are stored bytes: compression and encryption are applied above, by the file pipeline
 (files.py) with the repository's `encryption` layer. Small files at the root (`crypto.json`,
-`locks/...`, `verifications/...`) are what the encryption config, leases and verification records
-live in; those names are never backups (ROOT_NAMES).
+`locks/...`, `verifications/...`, `object-lock.json`) are what the encryption config, leases,
+verification records and the object lock config live in; those names are never backups
+(ROOT_NAMES). A repository with an `object_lock` (S3 only, object_lock.py) writes every backup
+file and manifest locked, and deletes a backup's every version.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from .manifest import MANIFEST as MANIFEST_NAME, Manifest  # noqa: F401 - MANIFE
 
 if TYPE_CHECKING:
     from .encryption import Encryption
+    from .object_lock import ObjectLock
     from .s3 import S3Options
 
 
-ROOT_NAMES = ("crypto.json", "locks", "verifications")  # at the root, never a backup's folder
+ROOT_NAMES = ("crypto.json", "locks", "verifications", "object-lock.json")  # at the root, never a backup's folder
 
 
 class Repository(Protocol):
@@ -59,6 +62,16 @@ class Repository(Protocol):
         """Create-only write of the manifest: the commit. Raises ConflictError if present."""
 
     def delete_backup(self, backup_id: str) -> None: ...
+
+    # -- object lock (None / no-ops where the storage has none) ---------------------------
+    object_lock: "ObjectLock | None"
+
+    def locked_until(self, backup_id: str) -> "datetime | None":
+        """The latest retain-until date of any of the backup's objects (None: nothing locked)."""
+
+    def extend_lock(self, backup_id: str, now: datetime) -> "datetime | None":
+        """Lock the backup's objects until at least now + the lock's period; the new date, or None
+        when nothing was extended."""
 
     def describe(self, backup_id: str, name: str) -> str:
         """Where a file is, for messages and metadata (path or URL)."""

@@ -59,6 +59,7 @@ class FilesystemRepository:
     """A local folder; the path may hold a template ("./backups/{date}/")."""
 
     encryption = PLAIN  # open_repository sets the repository's own
+    object_lock = None  # a folder has no object lock
 
     def __init__(self, path: str | os.PathLike):
         root, self.layout = split_template(str(path))
@@ -223,6 +224,12 @@ class FilesystemRepository:
             return []
         # hidden names are files still being written (".NAME.xxxx.partial")
         return sorted(f"{folder}/{n}" if folder else n for n in names if n.startswith(start) and not n.startswith("."))
+
+    def locked_until(self, backup_id: str) -> None:
+        return None
+
+    def extend_lock(self, backup_id: str, now) -> None:
+        return None
 
     def delete_backup(self, backup_id: str) -> None:
         d = self._dir(backup_id)

@@ -199,6 +199,24 @@ class MultiRepository:
             if backup_id in ids:
                 r.delete_backup(backup_id)
 
+    # -- object lock: each S3 destination has its own (folders have none) ----------------
+    def _locked(self) -> list[Repository]:
+        return [r for r, lock in self._each(lambda r: r.object_lock) if lock is not None]
+
+    @property
+    def object_lock(self):
+        locked = self._locked()
+        return locked[0].object_lock if locked else None
+
+    def locked_until(self, backup_id: str) -> datetime | None:
+        """The latest lock of any destination: a backup locked anywhere is not deleted anywhere."""
+        dates = [d for r in self._locked() if (d := r.locked_until(backup_id)) is not None]
+        return max(dates) if dates else None
+
+    def extend_lock(self, backup_id: str, now: datetime) -> datetime | None:
+        dates = [d for r in self._locked() if (d := r.extend_lock(backup_id, now)) is not None]
+        return max(dates) if dates else None
+
     # -- root files: read from the first that has it, created on every destination ------
     def read_root(self, name: str) -> bytes | None:
         for _r, data in self._each(lambda r: r.read_root(name)):

@@ -10,20 +10,21 @@ AWS_PROFILE), each overridable by an option.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import io
 import os
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import BinaryIO, Iterator
 
 import obstore
 import obstore.exceptions
 from obstore.store import S3Store as ObstoreS3Store
 
-from ..errors import (BackupPipelineError, ConflictError, NotFound, UsageError, is_storage_exception,
-                      storage_error, translates_storage_errors)
+from ..errors import (BackupPipelineError, ConflictError, NotFound, StorageError, UsageError,
+                      is_storage_exception, storage_error, translates_storage_errors)
 from .base import MANIFEST_NAME, ROOT_NAMES, Location
 from .manifest import Manifest
 from ..store import retry as retry_module
@@ -31,6 +32,7 @@ from ..store.retry import RETRIES, is_transient, retry
 from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an S3 repository
 from .encryption import PLAIN
 from .layout import depth, resolve, split_template
+from .object_lock import ObjectLock, open_object_lock
 
 def _retried(method):
     """An idempotent request sent again when it failed for a passing reason (store/retry.py)."""
@@ -136,6 +138,20 @@ class _Reader(io.RawIOBase):
 
 class S3Repository:
     encryption = PLAIN  # open_repository sets the repository's own
+    _object_lock: ObjectLock | None = None
+    _object_lock_known = False
+
+    @property
+    def object_lock(self) -> ObjectLock | None:
+        """As object-lock.json says, read when first needed (open_repository sets it at once
+        when the options ask for one: a bucket without object lock is refused before any write)."""
+        if not self._object_lock_known:
+            self.object_lock = open_object_lock(self, None)
+        return self._object_lock
+
+    @object_lock.setter
+    def object_lock(self, lock: ObjectLock | None) -> None:
+        self._object_lock, self._object_lock_known = lock, True
 
     def __init__(self, url: str, options: S3Options | None = None):
         if not url.startswith("s3://"):
@@ -150,16 +166,23 @@ class S3Repository:
         self.prefix = "" if root in (".", "/") else root.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._store = self._make_store()
+        self._boto_client = None
+
+    def _endpoint(self) -> str | None:
+        o = self.options
+        return o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+    def _region(self) -> str:
+        return self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
     def _make_store(self) -> ObstoreS3Store:
         o = self.options
         config: dict = {}
-        endpoint = o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = self._endpoint()
         if endpoint:
             config["endpoint"] = endpoint
             config["virtual_hosted_style_request"] = False
-        region = o.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        config["region"] = region
+        config["region"] = self._region()
         kwargs: dict = {}
         if o.access_key_id:
             config["access_key_id"] = o.access_key_id
@@ -238,6 +261,7 @@ class S3Repository:
         try:
             yield upload
             upload.finish()
+            self._lock_new(self._key(backup_id, name))
         except BaseException as exc:
             upload.abort(exc)
             if isinstance(exc, (BackupPipelineError, FileNotFoundError)) or not isinstance(exc, Exception):
@@ -294,6 +318,11 @@ class S3Repository:
                                  {"Content-Type": "application/json", **self._attributes()}):
             raise ConflictError(f"{self.describe(backup_id, MANIFEST_NAME)}: backup {backup_id} is already committed; "
                                 "it is never overwritten")
+        try:
+            self._lock_new(self._key(backup_id, MANIFEST_NAME))
+        except Exception as exc:
+            raise storage_error(exc, f"{self.describe(backup_id, MANIFEST_NAME)} (backup {backup_id} is committed but its "
+                                "manifest is not locked yet: the next cleanup --apply locks it)") from exc
 
     def _create_only(self, key: str, data: bytes, attributes: dict | None = None) -> bool:
         """PUT If-None-Match: *, retried; False when the key holds other bytes. A retry after a
@@ -314,6 +343,9 @@ class S3Repository:
     @translates_storage_errors
     @_retried
     def delete_backup(self, backup_id: str) -> None:
+        if self.object_lock is not None:
+            self._delete_versions(backup_id)
+            return
         manifest = self._key(backup_id, MANIFEST_NAME)
         try:
             obstore.delete(self._store, manifest)  # first: a half-removed backup is never complete
@@ -322,6 +354,137 @@ class S3Repository:
         keys = [f"{self._dir(backup_id)}/{n}" for n in self.file_names(backup_id)]
         if keys:
             obstore.delete(self._store, keys)
+
+    # -- object lock (object_lock.py) ----------------------------------------------------
+    # obstore can send neither x-amz-object-lock-* headers nor the Content-MD5 / checksum header
+    # S3 wants with them (object_store's attributes are a fixed set plus user metadata; its
+    # default_headers would go on every request, breaking signed listings on SeaweedFS and the
+    # lock on moto's multipart uploads). So files are written as ever and their retention is set
+    # by PutObjectRetention (boto3, which adds the checksum) right after each one is complete:
+    # a file stands unlocked for one round trip, always before the manifest commits its backup;
+    # the manifest stands unlocked for one round trip after its commit (if that request fails,
+    # the commit reports it and the next cleanup --apply locks the backup).
+    def _boto(self):
+        if self._boto_client is None:
+            # boto3 costs ~0.3 s to import: only object-locked repositories need it
+            import boto3
+            from botocore.config import Config
+
+            o = self.options
+            session = boto3.Session(profile_name=o.profile) if o.profile and not o.access_key_id else boto3.Session()
+            keys = {"aws_access_key_id": o.access_key_id, "aws_secret_access_key": o.secret_access_key or "",
+                    "aws_session_token": o.session_token} if o.access_key_id else {}
+            endpoint = self._endpoint()
+            self._boto_client = session.client(
+                "s3", endpoint_url=endpoint, region_name=self._region(), **keys,
+                config=Config(s3={"addressing_style": "path" if endpoint else "virtual"},
+                              retries={"total_max_attempts": 1}))  # retried by store/retry.py: one policy
+        return self._boto_client
+
+    def _full_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _sse_c(self) -> dict:
+        """The customer key a HEAD of an SSE-C object needs."""
+        if self.options.sse != "sse-c":
+            return {}
+        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64decode(self.options.sse_customer_key)}
+
+    def _lock_new(self, key: str) -> None:
+        if self.object_lock is not None:
+            self._set_retention(key, None, self.object_lock.until(datetime.now(timezone.utc)))
+
+    def _set_retention(self, key: str, version_id: str | None, until: datetime) -> None:
+        kwargs = {"VersionId": version_id} if version_id else {}
+        retry(lambda: self._boto().put_object_retention(
+            Bucket=self.bucket, Key=self._full_key(key), **kwargs,
+            Retention={"Mode": self.object_lock.mode, "RetainUntilDate": until}), f"PUT {self.url}/{key}?retention")
+
+    def _retention(self, full_key: str, version_id: str) -> datetime | None:
+        head = retry(lambda: self._boto().head_object(Bucket=self.bucket, Key=full_key, VersionId=version_id,
+                                                      **self._sse_c()), f"HEAD {self.bucket}/{full_key}")
+        until = head.get("ObjectLockRetainUntilDate")
+        return until.astimezone(timezone.utc) if until is not None else None
+
+    def _versions(self, backup_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(key, version id) of every object version and of every delete marker in the backup's folder."""
+        prefix = self._full_key(self._dir(backup_id)) + "/"
+
+        def listing():
+            versions, markers = [], []
+            for page in self._boto().get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+                versions += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+                markers += [(m["Key"], m["VersionId"]) for m in page.get("DeleteMarkers", [])]
+            return versions, markers
+
+        return retry(listing, f"GET {self.url}/{self._dir(backup_id)}/?versions")
+
+    def check_object_lock_enabled(self) -> None:
+        """UsageError unless the bucket has object lock enabled (it can only be made so)."""
+        try:
+            config = retry(lambda: self._boto().get_object_lock_configuration(Bucket=self.bucket),
+                           f"GET s3://{self.bucket}?object-lock")
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code != "ObjectLockConfigurationNotFoundError":
+                raise storage_error(exc, f"s3://{self.bucket}") from exc
+            config = {}
+        if config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            raise UsageError(f"--object-lock: bucket {self.bucket} does not have object lock enabled (a bucket "
+                             "gets it when created: aws s3api create-bucket --object-lock-enabled-for-bucket)")
+
+    @translates_storage_errors
+    def locked_until(self, backup_id: str) -> datetime | None:
+        """The latest retain-until date of any object version of the backup (None: none locked)."""
+        if self.object_lock is None:
+            return None
+        versions, _markers = self._versions(backup_id)
+        dates = [d for key, vid in versions if (d := self._retention(key, vid)) is not None]
+        return max(dates) if dates else None
+
+    @translates_storage_errors
+    def extend_lock(self, backup_id: str, now: datetime) -> datetime | None:
+        """Every object version of the backup locked until at least now + the lock's days; returns
+        that date, or None when nothing needed it (the manifest is extended last, so one still
+        short says a run stopped half way and everything is looked at again)."""
+        if self.object_lock is None:
+            return None
+        until = self.object_lock.until(now)
+        manifest = self._full_key(self._key(backup_id, MANIFEST_NAME))
+        versions, _markers = self._versions(backup_id)
+        if not versions:
+            return None  # not here (a destination of a multi repository that missed it)
+        current = [(k, v) for k, v in versions if k == manifest]
+        if current and all((d := self._retention(k, v)) is not None and d >= until for k, v in current):
+            return None
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for key, vid in sorted(versions, key=lambda kv: kv[0] == manifest):  # the manifest last
+            d = self._retention(key, vid)
+            if d is None or d < until:
+                self._set_retention(key[strip:], vid, until)
+        return until
+
+    def _delete_versions(self, backup_id: str) -> None:
+        """With object lock (hence versioning), a DELETE only adds a delete marker and the
+        versions stay, stored and billed: every version and marker is deleted instead, the
+        manifest's first (a half-removed backup is never complete). A version still locked is
+        refused by the server: StorageError naming it."""
+        manifest = self._full_key(self._key(backup_id, MANIFEST_NAME))
+        versions, markers = self._versions(backup_id)
+        everything = versions + markers
+        for batch in ([kv for kv in everything if kv[0] == manifest], [kv for kv in everything if kv[0] != manifest]):
+            for i in range(0, len(batch), 1000):
+                objects = [{"Key": k, "VersionId": v} for k, v in batch[i:i + 1000]]
+                answer = retry(lambda: self._boto().delete_objects(Bucket=self.bucket,
+                                                                   Delete={"Objects": objects, "Quiet": True}),
+                               f"POST {self.url}/{self._dir(backup_id)}?delete")
+                errors = answer.get("Errors") or []
+                if errors:
+                    named = ", ".join(f"{e.get('Key')} version {e.get('VersionId', '?')} ({e.get('Code')})"
+                                      for e in errors[:5])
+                    raise StorageError(f"{self.url}: backup {backup_id} not deleted: the server refused {named}"
+                                       + (f" and {len(errors) - 5} more" if len(errors) > 5 else "")
+                                       + " (AccessDenied: still locked)")
 
     # -- files at the repository root (crypto config, locks) ------------------------------
     def _root_key(self, name: str) -> str:

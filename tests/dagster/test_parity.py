@@ -63,7 +63,8 @@ def test_the_same_options_make_the_same_settings(tmp_path):
     key_file.write_bytes(b"k" * 32)
     options = {"strategy": "any", "max_uploads": 3, "endpoint_url": "http://127.0.0.1:9", "region": "eu-west-1",
                "profile": "backups", "storage_class": "STANDARD_IA", "sse": "aws:kms", "sse_kms_key_id": "alias/k",
-               "repo_passphrase": "pw", "repo_key_file": str(key_file), "lock_wait": 12.5}
+               "repo_passphrase": "pw", "repo_key_file": str(key_file), "lock_wait": 12.5,
+               "object_lock": "compliance", "object_lock_days": 30}
     argv = ["backup", "--source", "file:///db", "--passphrase", "s3cret", "--decrypt-secrets",
             "--repo", "s3://b/one", "--repo", "s3://b/two"]
     for name, value in options.items():

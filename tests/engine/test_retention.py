@@ -193,7 +193,7 @@ def test_ties_sort_by_id_and_decision_json():
     d = decide(bs, RetentionPolicy(keep_last=1), NOW)
     assert [x.id for x in d] == ["b", "a"] and d[0].reasons == ["newest", "last #1"]
     assert d[0].as_json() == {"id": "b", "action": "keep", "reasons": ["newest", "last #1"], "state": "complete",
-                              "type": "full", "started_at": "2026-06-01T00:00:00+00:00"}
+                              "type": "full", "started_at": "2026-06-01T00:00:00+00:00", "locked_until": None}
 
 
 # -- timezones and DST ----------------------------------------------------------------------
@@ -364,3 +364,38 @@ def test_each_rule_keeps_at_most_n_one_per_period(data, entries, policy):
         tags = [r for d in decisions for r in d.reasons if r.startswith(f"{name} #")]
         assert len(tags) <= limit
         assert sorted(tags, key=lambda r: int(r.split("#")[1])) == [f"{name} #{i}" for i in range(1, len(tags) + 1)]
+
+
+# -- object lock: what the policy lets go is kept while locked --------------------------------
+def test_a_locked_backup_the_policy_drops_is_kept_saying_until_when():
+    old, new = full("old", at(2026, 6, 1)), full("new", at(2026, 6, 29))
+    until = at(2026, 7, 2, 8)
+    d = {x.id: x for x in decide([old, new], RetentionPolicy(keep_last=1), NOW, locked={"old": until, "new": until})}
+    assert d["old"].action == "keep" and d["old"].held_by_lock and d["old"].locked_until == until
+    assert d["old"].reasons == ["locked until 2026-07-02T08:00:00Z (then removed: no rule keeps it)"]
+    assert d["old"].as_json()["locked_until"] == "2026-07-02T08:00:00+00:00"
+    # the policy keeps `new` anyway: no lock reason, and its lock is the policy's to extend
+    assert d["new"].reasons == ["newest", "last #1"] and not d["new"].held_by_lock and d["new"].locked_until is None
+    # after the date, removed as the policy says
+    later = decide([old, new], RetentionPolicy(keep_last=1), at(2026, 7, 2, 8), locked={"old": until})
+    assert {x.id: x.action for x in later} == {"old": "remove", "new": "keep"}
+
+
+def test_a_locked_incremental_keeps_its_expired_parent():
+    base = full("base", at(2026, 6, 1))
+    child = incr("child", at(2026, 6, 2), base)
+    new = full("new", at(2026, 6, 29))
+    d = {x.id: x for x in decide([base, child, new], RetentionPolicy(keep_last=1), NOW,
+                                 locked={"child": at(2026, 7, 1)})}
+    assert d["child"].action == "keep" and d["child"].held_by_lock
+    assert d["base"].action == "keep" and d["base"].reasons == ["needed by incremental child"]
+    assert d["base"].held_by_lock and d["base"].locked_until is None  # kept for the lock: never extended
+
+
+def test_a_locked_unfinished_backup_past_grace_is_kept():
+    stale = BackupEntry(id="stale", state="incomplete", type="full", parent=None, chain=[],
+                        started_at=at(2026, 6, 1), last_activity=at(2026, 6, 1))
+    d = {x.id: x for x in decide([stale, full("new", at(2026, 6, 29))], RetentionPolicy(keep_last=1), NOW,
+                                 locked={"stale": at(2026, 7, 1)})}
+    assert d["stale"].action == "keep"
+    assert d["stale"].reasons == ["locked until 2026-07-01T00:00:00Z (then removed: incomplete, older than grace 24h)"]
