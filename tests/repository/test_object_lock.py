@@ -74,7 +74,8 @@ def test_every_file_and_manifest_is_written_locked(s3_server, bucket_name, tmp_p
         head = c.head_object(Bucket=bucket_name, Key=key, VersionId=vid)
         assert head["ObjectLockMode"] == "GOVERNANCE", key
         until = head["ObjectLockRetainUntilDate"]
-        assert before + timedelta(days=DAYS) - timedelta(seconds=2) <= until <= datetime.now(timezone.utc) + timedelta(days=DAYS)
+        # retain-until dates are whole seconds, rounded up (ObjectLock.until)
+        assert before + timedelta(days=DAYS) - timedelta(seconds=2) <= until <= datetime.now(timezone.utc) + timedelta(days=DAYS, seconds=1)
     # the choice stays with the repository: a later run without the options locks too
     config = orjson.loads(c.get_object(Bucket=bucket_name, Key="backups/object-lock.json")["Body"].read())
     assert config == {"mode": "GOVERNANCE", "days": DAYS}
@@ -207,7 +208,10 @@ def test_a_multi_repository_keeps_a_backup_locked_on_any_destination(moto_server
     with Backups(f"file://{copy_fs_db(tmp_path / 'src')}", s) as b:
         old = b.backup("full").id
         new = b.backup("full").id
-        decisions = {d.id: d for d in b.cleanup(RetentionPolicy(keep_last=1), apply=True)}
+        # a run a day later: the newest is kept and its lock extended (a run in the same second as the
+        # backup could find its lock long enough already)
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        decisions = {d.id: d for d in b.cleanup(RetentionPolicy(keep_last=1), apply=True, now=later)}
     assert decisions[old].action == "keep" and decisions[old].held_by_lock
     assert decisions[new].locked_until is not None and not decisions[new].held_by_lock  # extended past the run
     assert (tmp_path / "local" / old / "s3db.json").exists()
