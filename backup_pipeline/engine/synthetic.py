@@ -24,6 +24,12 @@ The manifest says type "full" (restore, verify, retention and incrementals treat
 chain = [itself], no parent), `syntheticFrom` = N's id; database (s3db.json) and sequences are
 N's. Nothing is fetched: `fetched` is 0 for every resource. The synthetic full holds the
 repository's backup lease for the source, as a backup of it does.
+
+Where it may differ from a real full taken at the same moment: the order of the lines (see above),
+and a record an incremental of the chain could not read (--skip-corrupt: neither written nor
+indexed), whose previous version stays in the state at N (a restore of N writes it) and so in the
+synthetic full, while a real full skips it again. Its started_at is when it ran, so retention counts
+it in that period, and `restore --at` picks it from its finished_at on: it restores N's state.
 """
 
 from __future__ import annotations
