@@ -160,6 +160,8 @@ def test_synthetic_full_equals_a_real_full_and_takes_over_the_chain(tmp_path):
     b.restore(inc2.id, f"file://{tmp_path / 'restored3'}")
     assert_reads_like(oracle.read_back(f"file://{tmp_path / 'restored3'}", tmp_path / "out3"), truth2)
     assert b.verify(inc2.id).chain == [synth.id, inc2.id]
+    checked = b.check(read_data_subset="100%")  # restic's check: the whole repository, every file read
+    assert (checked.problems, checked.backups) == ([], 2)
 
 
 def test_a_change_in_the_listing_blind_window_is_caught_after_a_synthetic_full(tmp_path):
