@@ -2,7 +2,7 @@
 
     from backup_pipeline import Backups
     b = Backups(source="file:///data/db", repo="./backups")
-    m = b.backup("full")                      # or "incremental", resources=[...], exclude=[...]
+    m = b.backup("full")                      # or "incremental", "synthetic-full", resources=[...], exclude=[...]
     b.list(); b.status(m["id"]); b.verify(m["id"])
     b.verify_budget("10m")                    # the least recently verified backups, for 10 minutes
     b.restore(m["id"], target="file:///data/restored", mode="safe", dry_run=True)
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterator
 
-from .engine.backup import BackupRequest, dry_run_backup, run_backup, source_identity
+from .engine.backup import SYNTHETIC_FULL, BackupRequest, dry_run_backup, run_backup, source_identity
 from .engine.check import CheckReport, check_repository
 from .engine.catalog import (BackupInfo, PointInTime, complete_manifests, describe_backup, list_backups,
                              parse_point_in_time, resolve_at, resolve_backup_id)
@@ -29,6 +29,7 @@ from .engine.records import (RecordEntry, ResourceDiff, Sighting, diff_states, d
 from .engine.restore import RestoreReport, RestoreRun
 from .engine.retention import Decision, RetentionPolicy
 from .engine.stats import RepositoryStats, repository_stats
+from .engine.synthetic import run_synthetic_full
 from .engine.verification import BudgetReport, parse_budget, verify_remembered, verify_within
 from .engine.verify import VerifyReport, committed_manifest
 from .errors import UsageError
@@ -90,17 +91,28 @@ class Backups:
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
                backup_id: str | None = None, parquet: bool = False, workers: int | None = None,
                skip_if_unchanged: bool = False) -> Manifest:
-        """Back up the source: type full or incremental; resources/exclude select resources;
-        compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
+        """Back up the source: type full, incremental or synthetic-full; resources/exclude select
+        resources; compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
         repository's backup lease for this source while it runs. `skip_if_unchanged` (an
-        incremental where nothing changed since its parent) commits nothing and returns the parent."""
+        incremental where nothing changed since its parent) commits nothing and returns the parent.
+        A synthetic full builds a full backup from the newest committed backup of the source and
+        its chain, in the repository alone: the source is not opened (engine/synthetic.py)."""
         request = BackupRequest(
             type=type, resources=resources, exclude=exclude, compression=compression, verify=verify,
             passphrase=self.passphrase, decrypt_secrets=decrypt_secrets, skip_corrupt=skip_corrupt,
             full_if_no_parent=full_if_no_parent, backup_id=backup_id, parquet=parquet, workers=workers,
             skip_if_unchanged=skip_if_unchanged,
         )
+        if type == SYNTHETIC_FULL:
+            return run_synthetic_full(self.repo, self.source_url(), request, progress, self.lock)
         return run_backup(self.store, self.repo, request, progress, self.lock)
+
+    def source_url(self) -> str:
+        """The source's identity as manifests record it, without opening the source when it is
+        given by its connection string."""
+        if self._store is None:
+            return self._source.url()
+        return source_identity(self._store)
 
     def backup_dry_run(self, type: str = "full", *, resources: list[str] | None = None,
                        exclude: list[str] | None = None, full_if_no_parent: bool = False):

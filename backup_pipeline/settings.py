@@ -18,7 +18,7 @@ from .repository import Repository, open_repository
 from .repository.lock import LockOptions
 from .repository.object_lock import object_lock_from
 from .repository.s3_options import S3Options
-from .store import Store, open_store
+from .store import Store, open_store, store_url
 
 SOURCE_PASSPHRASE_ENV = "S3DB_PASSPHRASE"
 REPO_PASSPHRASE_ENV = "BACKUP_REPO_PASSPHRASE"
@@ -43,6 +43,13 @@ class SourceSettings:
     def check(self) -> None:
         if self.decrypt_secrets and not self.resolved_passphrase():
             raise UsageError(f"--decrypt-secrets needs --passphrase (or ${SOURCE_PASSPHRASE_ENV})")
+
+    def url(self) -> str:
+        """The source's identity (what manifests record as its url), without opening it."""
+        if not self.connection:
+            raise UsageError("no source database given (--source CONN)")
+        return store_url(self.connection, access_key_id=self.access_key_id, secret_access_key=self.secret_access_key,
+                         session_token=self.session_token)
 
     def open(self, *, create: bool = False) -> Store:
         if not self.connection:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..api import Backups
 from ..compression import COMPRESSIONS
+from ..engine.backup import SYNTHETIC_FULL
+from ..errors import UsageError
 from ..store.retry import retry_count
 from .common import add_repo_options, add_source_options, emit_json, human_bytes, progress, repository_settings, \
     source_settings
@@ -15,7 +17,9 @@ def add_parser(sub) -> None:
                        "and commit the backup with its manifest (s3db.json), written last.")
     add_source_options(p)
     add_repo_options(p, writing=True)
-    p.add_argument("--type", choices=["full", "incremental"], default="full")
+    p.add_argument("--type", choices=["full", "incremental", "synthetic-full"], default="full",
+                   help="synthetic-full: a new full built in the repository from the newest backup of the source "
+                   "and its chain, reading nothing from the source")
     p.add_argument("--resource", action="append", metavar="NAME", help="only this resource (repeatable)")
     p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
     p.add_argument("--compression", choices=list(COMPRESSIONS), default="gzip")
@@ -41,10 +45,13 @@ def run(args) -> int:
     source = source_settings(args)
     source.check()
     if args.dry_run:
+        if args.type == SYNTHETIC_FULL:
+            raise UsageError("--dry-run lists the source; a synthetic full reads none (see `list` for the newest "
+                             "backup it would start from)")
         return dry_run(args, source)
     retries_before = retry_count()
     with Backups(source, repository_settings(args)) as b, progress(args) as bar:
-        newest = b.latest() if args.skip_if_unchanged else None
+        newest = b.latest() if args.skip_if_unchanged and args.type != SYNTHETIC_FULL else None
         manifest = b.backup(
             args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
             verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
@@ -53,7 +60,7 @@ def run(args) -> int:
         )
     skipped = newest is not None and manifest.id == newest.id  # the parent came back: nothing committed
     summary = {
-        "id": manifest.id, "type": manifest.type, "parent": manifest.parent,
+        "id": manifest.id, "type": manifest.type, "parent": manifest.parent, "synthetic_from": manifest.synthetic_from,
         "repo": b.repo.url, "selective": manifest.selective, "verified": manifest.verified,
         "started_at": manifest.started_at, "finished_at": manifest.finished_at,
         "resources": {
@@ -73,7 +80,9 @@ def run(args) -> int:
     else:
         t = manifest.totals
         print(f"backup {manifest.id} ({manifest.type}"
-              + (f", parent {manifest.parent}" if manifest.parent else "") + f") committed in {b.repo.url}")
+              + (f", parent {manifest.parent}" if manifest.parent else "")
+              + (f", synthetic from {manifest.synthetic_from}: nothing read from the source"
+                 if manifest.synthetic_from else "") + f") committed in {b.repo.url}")
         print(f"  {len(manifest.resources)} resources, {t.records:,} records, {t.tombstones:,} tombstones, "
               f"{human_bytes(t.bytes)}" + (", verified" if manifest.verified else "")
               + (f", {summary['retries']} storage request(s) retried" if summary["retries"] else ""))

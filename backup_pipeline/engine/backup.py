@@ -38,6 +38,10 @@ from .verify import verify_files
 # at least this much older than the parent's listing may have changed unseen, so we re-fetch it.
 CHANGE_SAFETY = timedelta(seconds=2)
 
+# A full backup built in the repository from the newest chain, without reading the source (synthetic.py).
+SYNTHETIC_FULL = "synthetic-full"
+BACKUP_TYPES = ("full", "incremental", SYNTHETIC_FULL)
+
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
@@ -49,7 +53,7 @@ def new_backup_id(kind: str, at: datetime) -> str:
 
 @dataclass
 class BackupRequest:
-    type: str = "full"  # full | incremental
+    type: str = "full"  # full | incremental | synthetic-full (synthetic.py)
     resources: list[str] | None = None
     exclude: list[str] | None = None
     compression: str = "gzip"
@@ -93,7 +97,8 @@ def run_backup(store: Store, repo: Repository, request: BackupRequest, progress:
     """A whole backup under the repository's lease for this source (one writer per source): the
     parent of an incremental is chosen under the lease, so two runs never pick the same one."""
     if request.type not in ("full", "incremental"):
-        raise UsageError(f"unknown backup type {request.type!r}; choose full or incremental")
+        hint = " (a synthetic full reads no source: engine/synthetic.py)" if request.type == SYNTHETIC_FULL else ""
+        raise UsageError(f"unknown backup type {request.type!r}; choose full or incremental{hint}")
     with acquire(repo, "backup", source_identity(store), lock):
         parent = None
         if request.type == "incremental":
@@ -107,6 +112,24 @@ def run_backup(store: Store, repo: Repository, request: BackupRequest, progress:
                     )
                 request.type = "full"
         return BackupRun(store, repo, request, progress, parent=parent).run()
+
+
+def commit_backup(repo: Repository, manifest: Manifest, verify: bool = True, progress: Progress | None = None) -> Manifest:
+    """Verify the backup's files (unless asked not to), then write the manifest: the commit."""
+    if verify:
+        verify_files(repo, manifest, progress)
+        manifest.verified = True
+    manifest.finished_at = iso_ms(now_utc())
+    repo.commit_manifest(manifest.id, manifest)
+    return manifest
+
+
+def record_failure(repo: Repository, backup_id: str, exc: BaseException) -> None:
+    """failure.json: why a backup stopped (best effort: the missing manifest already says it is incomplete)."""
+    try:
+        write_json(repo, backup_id, FAILURE, Failure(str(exc) or type(exc).__name__, type(exc).__name__, iso_ms(now_utc())))
+    except Exception:
+        pass  # the missing manifest already marks the backup incomplete
 
 
 def chosen_resources(db_json: dict, req: BackupRequest) -> list[str]:
@@ -253,20 +276,10 @@ class BackupRun:
         )
 
     def commit(self, manifest: Manifest) -> Manifest:
-        """Verify (unless asked not to), then write the manifest: the commit."""
-        if self.req.verify:
-            verify_files(self.repo, manifest, self.progress)
-            manifest.verified = True
-        manifest.finished_at = iso_ms(now_utc())
-        self.repo.commit_manifest(manifest.id, manifest)
-        return manifest
+        return commit_backup(self.repo, manifest, self.req.verify, self.progress)
 
     def _record_failure(self, backup_id: str, exc: BaseException) -> None:
-        try:
-            write_json(self.repo, backup_id, FAILURE,
-                       Failure(str(exc) or type(exc).__name__, type(exc).__name__, iso_ms(now_utc())))
-        except Exception:
-            pass  # the missing manifest already marks the backup incomplete
+        record_failure(self.repo, backup_id, exc)
 
     def _sequences(self, resources: Iterable[str]) -> dict:
         out = {}

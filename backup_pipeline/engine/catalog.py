@@ -32,6 +32,7 @@ class BackupInfo:
     last_verified_at: str | None = None  # committed backups: when `verify` last checked it (None: never)
     last_verification: str | None = None  # its outcome: ok | failed
     verification_error: str | None = None  # what differed, when failed
+    synthetic_from: str | None = None  # a synthetic full: the backup whose chain it was built from
 
     def as_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -47,6 +48,7 @@ def describe_backup(repo: Repository, backup_id: str) -> BackupInfo:
             tombstones=manifest.totals.tombstones, bytes=manifest.totals.bytes, resources=list(manifest.resources),
             selective=manifest.selective, last_verified_at=checked and checked.verified_at,
             last_verification=checked and checked.outcome, verification_error=checked and checked.error,
+            synthetic_from=manifest.synthetic_from,
         )
     names = repo.file_names(backup_id)
     if not names and backup_id not in repo.backup_ids():

@@ -200,7 +200,7 @@ class Manifest(_JsonView):
     """A committed backup."""
 
     id: str
-    type: str  # full | incremental
+    type: str  # full | incremental (a synthetic full is a full: see synthetic_from)
     started_at: str
     database: dict  # the source's s3db.json at backup time
     resources: dict[str, ResourceEntry]
@@ -219,6 +219,9 @@ class Manifest(_JsonView):
     destinations: dict | None = None  # multi repositories: what each destination got
     partition: str | None = None  # staged (Dagster) backups: the day
     created_at: str | None = None
+    # a synthetic full (type "full", built in the repository from the chain of the backup named
+    # here, the source not read): that backup's id. Absent from manifests written before it existed.
+    synthetic_from: str | None = None
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -226,7 +229,8 @@ class Manifest(_JsonView):
              "chain": "chain", "selective": "selective", "selection": "selection", "finishedAt": "finished_at",
              "compression": "compression", "secretsDecrypted": "secrets_decrypted", "sequences": "sequences",
              "verified": "verified", "encryption": "encryption", "destinations": "destinations",
-             "partition": "partition", "createdAt": "created_at", "formatVersion": "format_version"}
+             "partition": "partition", "createdAt": "created_at", "syntheticFrom": "synthetic_from",
+             "formatVersion": "format_version"}
 
     @classmethod
     def load(cls, data: dict, where: str = MANIFEST) -> "Manifest":
@@ -276,7 +280,8 @@ class Manifest(_JsonView):
             "totals": self.totals.dump(),
         }
         for key, attr in (("verified", "verified"), ("encryption", "encryption"), ("destinations", "destinations"),
-                          ("partition", "partition"), ("createdAt", "created_at")):
+                          ("partition", "partition"), ("createdAt", "created_at"),
+                          ("syntheticFrom", "synthetic_from")):
             value = getattr(self, attr)
             if value not in (None, False):
                 out[key] = value

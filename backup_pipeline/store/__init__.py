@@ -21,6 +21,13 @@ def open_store(conn: str, *, create: bool = False, access_key_id: str | None = N
     return S3Store(info)
 
 
+def store_url(conn: str, *, access_key_id: str | None = None, secret_access_key: str | None = None,
+              session_token: str | None = None) -> str:
+    """The url `open_store` would give the database (its identity in manifests: `Store.url`),
+    from the connection string alone: nothing is opened, listed or read."""
+    return with_credentials(parse_connection_string(conn), access_key_id, secret_access_key, session_token).masked()
+
+
 __all__ = [
     "ConnectionInfo",
     "ObjectInfo",
@@ -29,5 +36,6 @@ __all__ = [
     "check_resource_name",
     "id_from_key",
     "open_store",
+    "store_url",
     "parse_connection_string",
 ]
