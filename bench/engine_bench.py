@@ -92,11 +92,13 @@ def build_db(path: Path, count: int) -> None:
         os.utime(entry.path, (stamp, stamp))
 
 
-def change_one_percent(path: Path, count: int) -> int:
+def change_one_percent(path: Path, count: int, connection: str | None = None) -> int:
+    """1 % of the records changed (a tenth of them deleted), in the folder `path` or in the
+    database at `connection` (an S3 one)."""
     from backup_pipeline.format.encode import encode_record
     from backup_pipeline.store import RawObject, open_store
 
-    store = open_store(f"file://{path}")
+    store = open_store(connection or f"file://{path}")
     rng = random.Random(7)
     changed = max(1, count // 100)
     ids = rng.sample(range(count), changed)

@@ -1,0 +1,133 @@
+"""S3 at real latency: backup from and restore into SeaweedFS with a round trip of 0, 20 and 50 ms
+added to every request, next to raw obstore GETs of the same objects at the same number in flight
+(the ceiling the pipeline's own CPU is measured against).
+
+    .venv/bin/python bench/latency_bench.py [--records 5000] [--delays 0,20,50] [--in-flight 32,auto]
+
+`auto` is the store's own choice, sized from the round trip it measures (store/s3.py in_flight_for);
+a number pins it (the store before this bench's issue 13 work kept 32 in flight).
+
+The delay comes from a TCP proxy on 127.0.0.1 (tests/delayproxy.py, asyncio, its own process) that holds
+every chunk it forwards for half the round trip, each way, keeping the byte order: no HTTP parsing,
+so it costs far less CPU than tests/faultproxy.py. (These machines' kernels have no sch_netem, so
+`tc netem` is not available; the proxy's CPU shares the 2 cores, so compare within a run.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from delayproxy import delay_proxy  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raw_gets(server, bucket: str, keys: list[str], in_flight: int) -> float:
+    """obstore GETs of the same objects, `in_flight` at a time, nothing decoded: seconds."""
+    import obstore
+    from obstore.store import S3Store
+
+    store = S3Store(bucket, endpoint=server.endpoint, access_key_id=server.access_key,
+                    secret_access_key=server.secret_key, region="us-east-1", client_options={"allow_http": True})
+
+    async def main():
+        sem = asyncio.Semaphore(in_flight)
+
+        async def one(key):
+            async with sem:
+                r = await obstore.get_async(store, key)
+                await r.bytes_async()
+        await asyncio.gather(*(one(k) for k in keys))
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=5_000)
+    parser.add_argument("--delays", default="0,20,50", help="added round trips in ms")
+    parser.add_argument("--in-flight", default="32,auto", help="requests in flight to compare (auto: sized by the store)")
+    args = parser.parse_args()
+
+    import servers
+    from engine_bench import build_db
+
+    from backup_pipeline import Backups
+    from backup_pipeline.store import s3 as s3_store
+
+    work = Path(tempfile.mkdtemp(prefix="latency-bench-"))
+    server = servers.start_seaweedfs()
+    upstream = int(server.endpoint.rsplit(":", 1)[1])
+    rows, proxy = [], None
+    try:
+        server.boto_client().create_bucket(Bucket="bench")
+        build_db(work / "db", args.records)
+        seed = Backups(f"file://{work / 'db'}", str(work / "seed")).backup("full", verify=False)
+        source = server.connection_string("bench", "db")
+        Backups(None, str(work / "seed")).restore(seed.id, source)
+        keys = [f"db/{o.key}" for o in Backups(source, str(work / "x")).store.list_data("people")]
+        for rtt in [float(d) for d in args.delays.split(",")]:
+            port = free_port()
+            spawn = multiprocessing.get_context("spawn")  # not fork: this process runs the stores' threads
+            ready = spawn.Event()
+            proxy = spawn.Process(target=delay_proxy, args=(port, upstream, rtt / 2000, ready), daemon=True)
+            proxy.start()
+            ready.wait(30)
+            through = server.__class__(server.name, f"http://127.0.0.1:{port}", server.access_key, server.secret_key,
+                                       server.process, server.workdir)
+            source = through.connection_string("bench", "db")
+            for choice in args.in_flight.split(","):
+                s3_store.IN_FLIGHT = None if choice == "auto" else int(choice)  # pinned, or the store's choice
+                b = Backups(through.connection_string("bench", "db"), str(work / f"repo-{rtt}-{choice}"))
+                b.store.read_database_json()  # what a backup reads first: the store times it
+                n = b.store.in_flight
+                raw = raw_gets(through, "bench", keys, n)
+                cpu0 = time.process_time()
+                t0 = time.perf_counter()
+                m = b.backup("full", verify=False)
+                backup_s, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                t0 = time.perf_counter()
+                Backups(None, str(work / f"repo-{rtt}-{choice}")).restore(
+                    m.id, through.connection_string("bench", f"target-{rtt}-{choice}"))
+                restore_s = time.perf_counter() - t0
+                rows.append((rtt, f"{n} ({choice})", args.records / raw, args.records / backup_s, args.records / restore_s,
+                             cpu / args.records * 1e6))
+                print(f"  rtt {rtt:>4.0f} ms, {rows[-1][1]:>10} in flight: raw GET {rows[-1][2]:>7,.0f}/s  backup "
+                      f"{rows[-1][3]:>7,.0f} rec/s  restore {rows[-1][4]:>7,.0f} rec/s  "
+                      f"main-process CPU {rows[-1][5]:>5.0f} us/record", flush=True)
+            proxy.terminate()
+            proxy.join()
+    finally:
+        if proxy is not None and proxy.is_alive():
+            proxy.terminate()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nS3 (SeaweedFS) at added round trips, {args.records:,} records; backup/raw = the pipeline's share of "
+          "the ceiling at the same number in flight")
+    for rtt, n, raw, backup, restore, cpu in rows:
+        print(f"  {rtt:>4.0f} ms  {n:>10} in flight  backup {backup:>7,.0f} rec/s = {backup / raw:4.2f} of raw GETs; "
+              f"restore {restore:>7,.0f} rec/s; {cpu:5.0f} us CPU/record")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
