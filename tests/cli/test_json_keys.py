@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import orjson
 
@@ -57,6 +58,19 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
     json_of("dump", "latest", "users", "u1", "--repo", repo)
     json_of("stats", "--repo", repo)
     json_of("check", "--repo", repo, "--read-data-subset", "1/2")
-    assert len(outputs) == 16
+    json_of("backup", "--source", f"file://{src}", "--repo", repo, "--type", "incremental", "--dry-run")
+    assert len(outputs) == 17
     wrong = {cmd: camel_keys(value) for cmd, value in outputs.items() if camel_keys(value)}
     assert wrong == {}
+    # docs/json.md documents every command's top-level keys, in order
+    documented = {}
+    for row in (Path(__file__).resolve().parents[2] / "docs" / "json.md").read_text().splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")] if row.startswith("| `") else []
+        if len(cells) == 3:
+            documented[cells[0].strip("`")] = re.findall(r"`([a-z_]+)`", cells[2].split(" (and ")[0])
+    for key, value in outputs.items():
+        command = key.split(" ", 1)[1]
+        first = value[0] if isinstance(value, list) else value
+        name = {"verify": "verify ID" if "id" in first else "verify --budget",
+                "backup": "backup --dry-run" if "dry_run" in first else "backup"}.get(command, command)
+        assert list(first) == documented[name], name
