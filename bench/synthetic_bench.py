@@ -79,7 +79,7 @@ def run(args, db: Path, source: str, repo) -> None:
     newest = b.latest()
     where = "SeaweedFS S3" if args.s3 else "filesystem"
     print(f"synthetic full benchmark on {os.cpu_count()} cores: {args.records:,} records ({where}), chain "
-          f"{' -> '.join(newest.chain[:1] + ['incremental'] * (len(newest.chain) - 1))}, work folder {work}")
+          f"{' -> '.join(newest.chain[:1] + ['incremental'] * (len(newest.chain) - 1))}")
     print(f"  first full                  {full_s:>7.2f} s" + "".join(f"\n  incremental (1 % changed)   {s:>7.2f} s"
                                                                      for s in chain_s))
 
