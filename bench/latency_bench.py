@@ -95,9 +95,9 @@ def main() -> int:
             through = server.__class__(server.name, f"http://127.0.0.1:{port}", server.access_key, server.secret_key,
                                        server.process, server.workdir)
             source = through.connection_string("bench", "db")
-            for choice in args.in_flight.split(","):
+            for i, choice in enumerate(args.in_flight.split(",")):
                 s3_store.IN_FLIGHT = None if choice == "auto" else int(choice)  # pinned, or the store's choice
-                b = Backups(through.connection_string("bench", "db"), str(work / f"repo-{rtt}-{choice}"))
+                b = Backups(through.connection_string("bench", "db"), str(work / f"repo-{rtt}-{i}"))
                 b.store.read_database_json()  # what a backup reads first: the store times it
                 n = b.store.in_flight
                 raw = raw_gets(through, "bench", keys, n)
@@ -106,8 +106,8 @@ def main() -> int:
                 m = b.backup("full", verify=False)
                 backup_s, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                 t0 = time.perf_counter()
-                Backups(None, str(work / f"repo-{rtt}-{choice}")).restore(
-                    m.id, through.connection_string("bench", f"target-{rtt}-{choice}"))
+                Backups(None, str(work / f"repo-{rtt}-{i}")).restore(
+                    m.id, through.connection_string("bench", f"target-{rtt}-{i}"))
                 restore_s = time.perf_counter() - t0
                 rows.append((rtt, f"{n} ({choice})", args.records / raw, args.records / backup_s, args.records / restore_s,
                              cpu / args.records * 1e6))
