@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from concurrent.futures import Future
+from itertools import islice
 from typing import Iterable, Iterator
 
 import obstore
@@ -47,6 +48,7 @@ LIST_PAGE = 1000
 IN_FLIGHT: int | None = None
 RATE_GOAL = 6400  # objects a second
 MIN_IN_FLIGHT, MAX_IN_FLIGHT = 32, 256
+GROUP = 16  # requests handed to the event-loop thread at once (S3Store._grouped)
 
 
 def in_flight_for(round_trip_s: float | None) -> int:
@@ -325,8 +327,25 @@ class S3Store:
 
     @translates_storage_errors
     def get_many(self, keys: Iterable[str], concurrency: int | None = None) -> Iterator[RawObject]:
+        return self._grouped(self._get_async, keys, concurrency or self.in_flight)
+
+    def _grouped(self, one, items: Iterable, in_flight: int) -> Iterator:
+        """`one(item)` for every item, about `in_flight` requests in flight, results in order.
+        Items go to the event-loop thread GROUP at a time: each hand-over wakes that thread with
+        a socket write, which cost ~160 us of the main process per object when made per object."""
         loop = self._loop_thread()
-        return ordered_window(lambda key: loop.submit(self._get_async(key)), keys, concurrency or self.in_flight)
+
+        async def group(batch: list):
+            return await asyncio.gather(*(one(item) for item in batch))
+
+        def batches() -> Iterator[list]:
+            it = iter(items)
+            while batch := list(islice(it, GROUP)):
+                yield batch
+
+        # one group more than in_flight / GROUP: the next is queued while the oldest finishes
+        for results in ordered_window(lambda b: loop.submit(group(b)), batches(), math.ceil(in_flight / GROUP) + 1):
+            yield from results
 
     async def _put_async(self, obj: RawObject, create_only: bool = False) -> None:
         if not _object_store_safe(obj.key):
@@ -382,8 +401,7 @@ class S3Store:
     @translates_storage_errors
     def put_many(self, objs: Iterable[RawObject], concurrency: int | None = None, fresh: bool = False) -> None:
         # a PUT is atomic on S3 whatever `fresh` says
-        loop = self._loop_thread()
-        for _ in ordered_window(lambda o: loop.submit(self._put_async(o)), objs, concurrency or self.in_flight):
+        for _ in self._grouped(self._put_async, objs, concurrency or self.in_flight):
             pass
 
     @translates_storage_errors
