@@ -65,3 +65,33 @@ class Recorder(Progress):
 
     def finish(self, task):
         self.finished.append(task)
+
+
+SCRIPT = """
+import os, sys
+with open(os.environ["MARK"], "a") as f:
+    f.write(__name__ + "\\n")
+if __name__ == "__main__":
+    from backup_pipeline import Backups
+    from backup_pipeline.engine import decoding
+    decoding.INLINE_FIRST = 0
+    m = Backups(sys.argv[1], sys.argv[2]).backup("full", workers=1)
+    assert m.totals.records == int(sys.argv[3])
+"""
+
+
+def test_workers_do_not_run_the_main_script_again(tmp_path):
+    """Under `dagster` (or any script) a spawned worker would import the main script again as
+    __mp_main__: the Dagster CLI, a second of imports per worker. Workers skip it."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    make_items_db(src, COUNT)
+    script, mark = tmp_path / "main_script.py", tmp_path / "imports"
+    script.write_text(SCRIPT)
+    done = subprocess.run([sys.executable, str(script), f"file://{src}", str(tmp_path / "repo"), str(COUNT)],
+                          env={**os.environ, "MARK": str(mark)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert mark.read_text().split() == ["__main__"]  # no "__mp_main__": the worker did not import it
