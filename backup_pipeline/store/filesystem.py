@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFound, os_error
+from ..errors import CorruptObject, DatabaseNotFound, MetadataFileError, NotFound, UsageError, os_error
 from ..format.schema import check_database_json
 from .base import ObjectInfo, RawObject
 from ..format.keys import locale_sort_key
@@ -146,13 +146,24 @@ class FilesystemStore:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise DatabaseNotFound(f"{path}: s3db.json not found; is {self.base} an s3db.js database folder?") from None
+            backups = sorted(e.name for e in os.scandir(self.base) if e.is_dir() and (Path(e.path) / "s3db.json").is_file()
+                             and any(n.endswith(".jsonl.gz") for n in os.listdir(e.path)))[:3] \
+                if self.base.is_dir() else []
+            hint = (f"; it holds backups ({', '.join(backups)}): it is a backup repository, give it as --repo"
+                    if backups else f"; is {self.base} an s3db.js database folder?")
+            raise DatabaseNotFound(f"{path}: s3db.json not found{hint}") from None
         try:
             side = self._read_sidecar(DATABASE_JSON_KEY)
             if side.get("compressed"):
                 raw = gzip.decompress(raw)
         except NotFound:
             pass
+        except CorruptObject:
+            if _is_backup_manifest(raw):  # the folder of one backup, not a database
+                raise UsageError(f"{self.base} is a backup (its s3db.json is a backup manifest), not an s3db.js "
+                                 f"database: give its parent as --repo, e.g. `backup-pipeline restore "
+                                 f"{self.base.name} --repo {self.base.parent} --target FOLDER`") from None
+            raise
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -387,6 +398,15 @@ def _string_metadata(metadata: dict) -> dict[str, str]:
 def _temp_name(path: str) -> str:
     """A per-process temporary name next to `path` (s3db.js skips `*.tmp.*`)."""
     return f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+
+
+def _is_backup_manifest(raw: bytes) -> bool:
+    """A backup_pipeline manifest (s3db.json of a backup folder), told by its keys."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and "chain" in data and "formatVersion" in data and "database" in data
 
 
 def _is_utf8(text: str) -> bool:

@@ -159,3 +159,12 @@ def test_backup_dry_run_says_what_the_backup_would_take_and_writes_nothing(tmp_p
     assert [i.id for i in Backups(None, repo).list()] == [full.id]
     real = Backups(f"file://{src}", repo).backup("incremental").resources["users"]
     assert (real.records, real.tombstones) == (1, 1)  # what the dry run said
+
+
+def test_a_backup_or_a_repository_given_as_source_is_named_for_what_it_is(tmp_path):
+    repo, full, _incr = _two_backups(tmp_path)
+    one = run("inspect", "--source", f"{repo}/{full.id}")
+    assert one.returncode == 2 and "is a backup" in one.stderr and f"restore {full.id} --repo {repo}" in one.stderr
+    assert "remove the file" not in one.stderr  # never advise deleting the manifest
+    whole = run("backup", "--source", repo, "--repo", str(tmp_path / "other"))
+    assert whole.returncode == 3 and "it is a backup repository, give it as --repo" in whole.stderr
