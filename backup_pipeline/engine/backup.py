@@ -132,6 +132,14 @@ def record_failure(repo: Repository, backup_id: str, exc: BaseException) -> None
         pass  # the missing manifest already marks the backup incomplete
 
 
+def add_parquet_mirror(repo: Repository, backup_id: str, name: str, entry: ResourceEntry, db_json: dict) -> None:
+    """The typed mirror RESOURCE.parquet of a resource's written JSONL file, recorded in its entry."""
+    # pyarrow costs ~0.3 s to import: only backups that write a mirror pay it
+    from .parquet import resource_attributes, write_parquet_mirror
+
+    entry.parquet = write_parquet_mirror(repo, backup_id, entry, resource_attributes(db_json, name))
+
+
 def chosen_resources(db_json: dict, req: BackupRequest) -> list[str]:
     """The resources a backup takes: --resource (all when none), less --exclude."""
     chosen = select_resources(db_json, req.resources)
@@ -251,10 +259,7 @@ class BackupRun:
     def with_parquet(self, backup_id: str, name: str, entry: ResourceEntry, db_json: dict) -> ResourceEntry:
         """With --parquet: the typed mirror RESOURCE.parquet, written from the committed JSONL file."""
         if self.req.parquet:
-            # pyarrow costs ~0.3 s to import: only backups that write a mirror pay it
-            from .parquet import resource_attributes, write_parquet_mirror
-
-            entry.parquet = write_parquet_mirror(self.repo, backup_id, entry, resource_attributes(db_json, name))
+            add_parquet_mirror(self.repo, backup_id, name, entry, db_json)
         return entry
 
     def build_manifest(self, backup_id: str, started: datetime, db_json: dict,

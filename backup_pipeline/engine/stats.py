@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+
+from ..errors import NotFound
 from ..repository import Repository
 from ..repository.manifest import Manifest
-from .catalog import backup_time, complete_manifests, list_backups
+from .catalog import backup_time
 from .keyindex import read_index
 
 
@@ -65,11 +67,18 @@ def _repeated_bytes(repo: Repository, full: Manifest, previous: Manifest) -> int
 
 def repository_stats(repo: Repository) -> RepositoryStats:
     stats = RepositoryStats(repo.url)
-    for info in list_backups(repo):
-        stats.stored_bytes += sum(repo.file_size(info.id, name) for name in repo.file_names(info.id))
-        if info.state != "complete":
+    if not repo.exists():
+        raise NotFound(f"repository {repo.url} does not exist (check the path; a first backup creates it)")
+    manifests = []  # each read once (on S3, a GET each)
+    for bid in repo.backup_ids():
+        names = repo.file_names(bid)
+        stats.stored_bytes += sum(repo.file_size(bid, name) for name in names)
+        manifest = repo.read_manifest(bid)
+        if manifest is not None:
+            manifests.append(manifest)
+        elif names:  # an empty folder is no backup
             stats.unfinished += 1
-    manifests = complete_manifests(repo)
+    manifests.sort(key=lambda m: (m.started_at, m.id))
     previous: dict[str | None, Manifest] = {}  # source -> its latest backup so far
     for m in manifests:
         b = BackupStats(m.id, m.type, m.finished_at, m.totals.records, m.totals.tombstones,

@@ -35,6 +35,7 @@ it in that period, and `restore --at` picks it from its finished_at on: it resto
 from __future__ import annotations
 
 import time
+from itertools import islice
 
 import orjson
 
@@ -45,7 +46,7 @@ from ..repository.files import FileWriter
 from ..repository.lock import LockOptions, acquire
 from ..repository.manifest import INDEX_COMPRESSION, IndexFile, Manifest, ResourceEntry, Totals, index_name
 from ..store.filesystem import iso_ms
-from .backup import BackupRequest, commit_backup, new_backup_id, now_utc, record_failure
+from .backup import BackupRequest, add_parquet_mirror, commit_backup, new_backup_id, now_utc, record_failure
 from .catalog import complete_manifests
 from .keyindex import read_index
 from .progress import Progress
@@ -139,11 +140,7 @@ class SyntheticFull:
             tombstones=0, snapshot=True, unchanged=0, fetched=0, listed_at=source.listed_at,
             seconds=time.perf_counter() - t0)
         if self.req.parquet:
-            # pyarrow costs ~0.3 s to import: only backups that write a mirror pay it
-            from .parquet import resource_attributes, write_parquet_mirror
-
-            entry.parquet = write_parquet_mirror(self.repo, backup_id, entry,
-                                                 resource_attributes(self.newest.database, name))
+            add_parquet_mirror(self.repo, backup_id, name, entry, self.newest.database)
         return entry
 
     def _write_state(self, name: str, data: FileWriter) -> int:
@@ -157,11 +154,6 @@ class SyntheticFull:
 
 
 def _batches(lines):
-    batch = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
+    lines = iter(lines)
+    while batch := list(islice(lines, BATCH)):
         yield batch
