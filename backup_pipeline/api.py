@@ -90,18 +90,20 @@ class Backups:
                compression: str = "gzip", verify: bool = True, decrypt_secrets: bool = False,
                skip_corrupt: bool = False, full_if_no_parent: bool = False, progress: Progress | None = None,
                backup_id: str | None = None, parquet: bool = False, workers: int | None = None,
-               skip_if_unchanged: bool = False) -> Manifest:
+               skip_if_unchanged: bool = False, shard_records: int | None = None) -> Manifest:
         """Back up the source: type full, incremental or synthetic-full; resources/exclude select
         resources; compression gzip|zstd|brotli|none; verify re-reads before committing. Holds the
         repository's backup lease for this source while it runs. `skip_if_unchanged` (an
         incremental where nothing changed since its parent) commits nothing and returns the parent.
         A synthetic full builds a full backup from the newest committed backup of the source and
-        its chain, in the repository alone: the source is not opened (engine/synthetic.py)."""
+        its chain, in the repository alone: the source is not opened (engine/synthetic.py).
+        `shard_records`: a resource listing more objects is backed up in key-range parts
+        (engine/shards.py)."""
         request = BackupRequest(
             type=type, resources=resources, exclude=exclude, compression=compression, verify=verify,
             passphrase=self.passphrase, decrypt_secrets=decrypt_secrets, skip_corrupt=skip_corrupt,
             full_if_no_parent=full_if_no_parent, backup_id=backup_id, parquet=parquet, workers=workers,
-            skip_if_unchanged=skip_if_unchanged,
+            skip_if_unchanged=skip_if_unchanged, shard_records=shard_records,
         )
         if type == SYNTHETIC_FULL:
             return run_synthetic_full(self.repo, self.source_url(), request, progress, self.lock)

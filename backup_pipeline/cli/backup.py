@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--exclude", action="append", metavar="NAME", help="leave this resource out (repeatable)")
     p.add_argument("--compression", choices=list(COMPRESSIONS), default="gzip")
     p.add_argument("--parquet", action="store_true", help="also write a typed Parquet mirror RESOURCE.parquet")
+    p.add_argument("--shard-records", type=int, metavar="N",
+                   help="back up a resource listing more than N objects in key-range parts of about N "
+                   "(RESOURCE.part-NNN.jsonl.gz), ranges kept from backup to backup")
     p.add_argument("--no-verify", action="store_true", help="skip re-reading the files before committing")
     p.add_argument("--decrypt-secrets", action="store_true",
                    help="decrypt secret fields in the decoded view (needs --passphrase); raw objects stay encrypted")
@@ -44,6 +47,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     source = source_settings(args)
     source.check()
+    if args.shard_records is not None and args.shard_records < 1:
+        raise UsageError(f"--shard-records {args.shard_records}: give a positive number of records per part")
     if args.dry_run:
         if args.type == SYNTHETIC_FULL:
             raise UsageError("--dry-run lists the source; a synthetic full reads none (see `list` for the newest "
@@ -56,7 +61,7 @@ def run(args) -> int:
             args.type, resources=args.resource, exclude=args.exclude, compression=args.compression,
             verify=not args.no_verify, decrypt_secrets=args.decrypt_secrets, skip_corrupt=args.skip_corrupt,
             full_if_no_parent=args.full_if_no_parent, progress=bar, parquet=args.parquet,
-            skip_if_unchanged=args.skip_if_unchanged,
+            skip_if_unchanged=args.skip_if_unchanged, shard_records=args.shard_records,
         )
     skipped = newest is not None and manifest.id == newest.id  # the parent came back: nothing committed
     summary = {
@@ -64,8 +69,10 @@ def run(args) -> int:
         "repo": b.repo.url, "selective": manifest.selective, "verified": manifest.verified,
         "started_at": manifest.started_at, "finished_at": manifest.finished_at,
         "resources": {
-            name: {"records": r.records, "tombstones": r.tombstones, "unchanged": r.unchanged, "bytes": r.data.bytes,
-                   "sha256": r.data.sha256, "file": r.data.file, "snapshot": r.snapshot}
+            name: {"records": r.records, "tombstones": r.tombstones, "unchanged": r.unchanged, "bytes": r.data_bytes,
+                   "snapshot": r.snapshot}
+            | ({"sha256": r.data.sha256, "file": r.data.file} if r.data else
+               {"parts": [{"file": f.file, "sha256": f.sha256, "bytes": f.bytes} for f in r.data_files()]})
             | ({"skipped_corrupt": r.skipped_corrupt} if r.skipped_corrupt else {})
             for name, r in manifest.resources.items()
         },

@@ -91,6 +91,7 @@ def _open(s3db: S3dbSource, backup_repo: BackupRepository):
     request = BackupRequest(compression=backup_repo.compression, passphrase=source.resolved_passphrase(),
                             decrypt_secrets=source.decrypt_secrets, workers=backup_repo.workers,
                             parquet=backup_repo.parquet, skip_corrupt=backup_repo.skip_corrupt,
+                            shard_records=backup_repo.shard_records,
                             verify=backup_repo.verify)
     settings = backup_repo.settings()
     return source.open(), settings.open(), request, settings.lock
@@ -151,13 +152,22 @@ def _backup_staged(context, staged: StagedBackup, repo, resources: list[str], co
     return out
 
 
+def file_metadata(backup_id: str, entry: ResourceEntry, repo_describe) -> dict:
+    """Where a resource's data is: its file and sha256, or its parts' files."""
+    if entry.data is not None:
+        return {"sha256": entry.data.sha256, "file": dg.MetadataValue.path(repo_describe(backup_id, entry.data.file))}
+    return {"parts": dg.MetadataValue.int(len(entry.parts)),
+            "files": dg.MetadataValue.md("\n".join(f"- `{repo_describe(backup_id, f.file)}` ({f.lines:,} lines)"
+                                                    for f in entry.data_files()))}
+
+
 def _resource_metadata(outcome: DayOutcome, resource: str, repo_describe) -> dict:
     entry = outcome.entries[resource]
     md = {
         "backup_id": outcome.backup_id, "type": outcome.type, "parent": outcome.parent or "none",
         "records": dg.MetadataValue.int(entry.records), "tombstones": dg.MetadataValue.int(entry.tombstones),
-        "unchanged": dg.MetadataValue.int(entry.unchanged), "bytes": dg.MetadataValue.int(entry.data.bytes),
-        "sha256": entry.data.sha256, "file": dg.MetadataValue.path(repo_describe(outcome.backup_id, entry.data.file)),
+        "unchanged": dg.MetadataValue.int(entry.unchanged), "bytes": dg.MetadataValue.int(entry.data_bytes),
+        **file_metadata(outcome.backup_id, entry, repo_describe),
         "dagster/row_count": dg.MetadataValue.int(entry.records),
         "dagster/column_schema": column_schema(outcome.database, resource),
         "already_committed": outcome.already_committed, "retries": dg.MetadataValue.int(outcome.retries),
@@ -184,13 +194,17 @@ def _manifest_metadata(outcome: DayOutcome, repo_describe) -> dict:
 
 
 def build_backup_assets(resources: list[str], *, parquet: bool = False, source_kind: str = "s3",
-                        repo_kind: str = "s3") -> dg.AssetsDefinition:
+                        repo_kind: str = "s3", sharded: list[str] = ()) -> dg.AssetsDefinition:
+    """The day's backup step; the `sharded` resources are assets of their own (sharded.py),
+    which the manifest asset waits for and commits with the others."""
+    committed_with = resources
+    resources = [r for r in resources if r not in sharded]
     specs = [dg.AssetSpec(resource_asset_key(r), group_name=GROUP, kinds={source_kind, "json"},
                           description=f"Backup of the s3db.js resource `{r}` for the day: RESOURCE.jsonl.gz "
                                       "(decoded records plus the raw objects) and its key index.")
              for r in resources]
     specs.append(dg.AssetSpec(MANIFEST_KEY, group_name=GROUP, kinds={repo_kind}, freshness_policy=MANIFEST_FRESHNESS,
-                              deps=[resource_asset_key(r) for r in resources],
+                              deps=[resource_asset_key(r) for r in committed_with],
                               description="Commits the day's backup: verifies every file, then writes the manifest "
                                           "(s3db.json) last. A backup without it is never listed as complete nor "
                                           "restored."))

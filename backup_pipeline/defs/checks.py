@@ -18,10 +18,9 @@ import dagster as dg
 from ..engine.checks import CHECKS, CheckOutcome, RecordScan, record_checks, scan_records
 from ..engine.drill import DrillReport
 from ..engine.verification import BudgetReport
-from ..engine.verify import committed_manifest, verify_backup
+from ..engine.verify import committed_manifest, describe_files, resource_records, verify_backup
 from ..errors import BackupPipelineError
 from ..query.connection import connect, file_url
-from ..repository.files import read_records
 from ..repository.manifest import ParquetMirror, ResourceEntry
 
 PARQUET_RULE = "parquet_mirror_matches"
@@ -59,7 +58,7 @@ def manifest_check_spec(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
 
 
 def duckdb_can_read(repo, entry: ResourceEntry) -> bool:
-    return not repo.encryption.enabled and entry.data.compression != "brotli"
+    return not repo.encryption.enabled and all(f.compression != "brotli" for f in entry.data_files())
 
 
 def _scan_duckdb(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
@@ -70,7 +69,7 @@ def _scan_duckdb(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
                       count(*) FILTER (WHERE _deleted)
                FROM read_json(?, format='newline_delimited', compression='auto_detect',
                               columns={'id': 'VARCHAR', '_deleted': 'BOOLEAN'})""",
-            [file_url(repo, backup_id, entry.data.file)],
+            [[file_url(repo, backup_id, f.file) for f in entry.data_files()]],  # a sharded resource: every part
         ).fetchall()[0]
     finally:
         con.close()
@@ -80,7 +79,7 @@ def _scan_duckdb(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
 def _scan(repo, backup_id: str, entry: ResourceEntry) -> RecordScan:
     if duckdb_can_read(repo, entry):
         return _scan_duckdb(repo, backup_id, entry)
-    return scan_records(read_records(repo, backup_id, entry.data.file, entry.data.compression))
+    return scan_records(resource_records(repo, backup_id, entry))
 
 
 def _parquet_rows(repo, backup_id: str, mirror: ParquetMirror) -> int:
@@ -120,7 +119,7 @@ def resource_checks(repo, backup_id: str, resource: str, entry: ResourceEntry, a
                     parquet: bool, log) -> list[dg.AssetCheckResult]:
     """`backup_file_valid` of one resource's file in one backup: every rule's outcome in the
     metadata (`rule/NAME`), the failed rules' findings in the description."""
-    where = repo.describe(backup_id, entry.data.file)
+    where = describe_files(repo, backup_id, entry)
     metadata = {"file": dg.MetadataValue.path(where), "backup_id": backup_id,
                 "engine": "duckdb" if duckdb_can_read(repo, entry) else "python"}
     try:
@@ -130,10 +129,14 @@ def resource_checks(repo, backup_id: str, resource: str, entry: ResourceEntry, a
         scan = RecordScan(lines=-1, null_ids=-1, duplicate_ids=-1, tombstones=-1)
         metadata["error"] = str(exc)[:500]
     outcomes = record_checks(where, entry, scan)
-    digest = _sha256(repo, backup_id, entry.data.file)
-    outcomes.append(CheckOutcome("sha256_matches_manifest", digest == entry.data.sha256,
-                                 f"{where}: sha256 {digest}, the manifest records {entry.data.sha256}",
-                                 {"sha256": digest, "recorded_sha256": entry.data.sha256}))
+    for f in entry.data_files():  # one outcome: the first file that differs, else the (last) file's
+        digest = _sha256(repo, backup_id, f.file)
+        sha_outcome = CheckOutcome("sha256_matches_manifest", digest == f.sha256,
+                                   f"{repo.describe(backup_id, f.file)}: sha256 {digest}, the manifest records "
+                                   f"{f.sha256}", {"sha256": digest, "recorded_sha256": f.sha256})
+        if not sha_outcome.passed:
+            break
+    outcomes.append(sha_outcome)
     if parquet:
         outcomes.append(_parquet_outcome(repo, backup_id, resource, entry))
     failed = [o for o in outcomes if not o.passed]

@@ -76,6 +76,9 @@ class BackupRepository(dg.ConfigurableResource):
     full_weekday: str = Field(default="sunday", description="scheduled backups are full on this weekday (or "
                                                             "'daily'), and whenever there is no parent")
     workers: Optional[int] = Field(default=None, description="decoding processes per step (default: cores - 1)")
+    shard_records: Optional[int] = Field(default=None, description="a resource listing more objects is backed up in "
+                                                                   "key-range parts of about this many (one step "
+                                                                   "per part for the resources built sharded)")
 
     def settings(self) -> RepositorySettings:
         return settings_from(RepositorySettings, self)

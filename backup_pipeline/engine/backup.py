@@ -20,18 +20,19 @@ from ..errors import CorruptObject, NotFound, UsageError
 from ..format import ResourceSchema
 from ..repository import Repository
 from ..repository.files import FileWriter, write_json
-from ..repository.manifest import (FAILURE, INDEX_COMPRESSION, Failure, FileEntry, IndexFile, Manifest, ResourceEntry,
-                                   Totals, index_line, index_name)
+from ..repository.manifest import (FAILURE, INDEX_COMPRESSION, Failure, FileEntry, IndexFile, KeyRange, Manifest,
+                                   ResourceEntry, Totals, index_line, index_name, part_tag)
 from ..repository.lock import LockOptions, acquire
 from ..store import RawObject, Store, id_from_key
 from ..store.filesystem import iso_ms
 from . import restore_marker
 from .inspect import select_resources
 from .decoding import DecodedRecord, RecordDecoder
-from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, read_index
+from .keyindex import PENDING, SAME, SUSPECT, KeyDiff, resource_index
 from .catalog import complete_manifests
 from .lines import raw_to_json, tombstone_line
 from .progress import Progress
+from .shards import cut_ranges, reusable_ranges, within
 from .verify import verify_files
 
 # S3 gives LastModified to the second and clocks drift: an object whose LastModified is not
@@ -66,6 +67,7 @@ class BackupRequest:
     workers: int | None = None  # decoding processes; None = one per core but one, 0 = inline
     parquet: bool = False  # also write the typed Parquet mirror RESOURCE.parquet
     skip_if_unchanged: bool = False  # incremental: commit nothing when nothing changed since the parent
+    shard_records: int | None = None  # a resource listing more objects is backed up in key-range parts (shards.py)
 
 
 @dataclass
@@ -80,12 +82,13 @@ class ResourceResult:
     snapshot: bool = True
     skipped_corrupt: list[dict] = field(default_factory=list)
     listed_at: str = ""
+    key_range: KeyRange | None = None  # a part of a sharded resource
 
     def entry(self, data: FileEntry, index: FileEntry, seconds: float) -> ResourceEntry:
         return ResourceEntry(
             data=data, index=IndexFile(**index.__dict__, entries=index.lines), records=self.records,
             tombstones=self.tombstones, snapshot=self.snapshot, unchanged=self.unchanged, fetched=self.fetched,
-            listed_at=self.listed_at, seconds=seconds, skipped_corrupt=self.skipped_corrupt)
+            listed_at=self.listed_at, seconds=seconds, skipped_corrupt=self.skipped_corrupt, key_range=self.key_range)
 
 
 def source_identity(store: Store) -> str:
@@ -186,10 +189,10 @@ def dry_run_backup(store: Store, repo: Repository, request: BackupRequest) -> tu
             continue
         plan.unchanged = plan.to_fetch = 0
         cutoff = datetime.fromisoformat(entry.listed_at) - CHANGE_SAFETY
-        diff = KeyDiff(read_index(repo, parent.id, entry.index), int(cutoff.timestamp() * 1000),
+        diff = KeyDiff(resource_index(repo, parent.id, entry), int(cutoff.timestamp() * 1000),
                        sorted_listing=getattr(store, "listing_sorted", False))
         try:
-            for key, token, modified_ms in store.list_data_versions(name, expected=entry.index.entries):
+            for key, token, modified_ms in store.list_data_versions(name, expected=entry.index_entries):
                 kind = diff.classify(key, token, modified_ms)[0]
                 plan.objects += 1
                 if kind is SAME:
@@ -301,34 +304,65 @@ class BackupRun:
 
     # -- one resource --------------------------------------------------------------------
     def backup_resource(self, backup_id: str, name: str, db_json: dict) -> ResourceEntry:
+        """The resource whole, or part after part when it is sharded (a staged backup runs the
+        parts as steps of their own: staged.py)."""
+        ranges = self.shard_ranges(name)
+        if ranges is None:
+            return self.backup_part(backup_id, name, db_json, None)
+        parts = [self.backup_part(backup_id, name, db_json, r) for r in ranges]
+        return ResourceEntry.joined(parts, self.req.shard_records)
+
+    def shard_ranges(self, name: str) -> list[KeyRange] | None:
+        """The key ranges of the resource's parts, None when it is backed up whole: the newest
+        backup's while they serve (so incrementals diff part by part), else cut from a listing."""
+        if not self.req.shard_records:
+            return None
+        parent_entry = self.parent.resources.get(name) if self.parent else None
+        previous = parent_entry or self._newest_entry(name)
+        ranges = reusable_ranges(previous, self.req.shard_records, full=parent_entry is None)
+        if ranges is None:
+            _count, ranges = cut_ranges(self.store.list_data_keys(name), self.req.shard_records)
+        return ranges
+
+    def _newest_entry(self, name: str) -> ResourceEntry | None:
+        manifests = complete_manifests(self.repo, source_identity(self.store))
+        return manifests[-1].resources.get(name) if manifests else None
+
+    def backup_part(self, backup_id: str, name: str, db_json: dict, key_range: KeyRange | None) -> ResourceEntry:
+        """The resource (key_range None) or the part of it in `key_range`, written to its own files."""
         req = self.req
         t0 = time.perf_counter()
         schema = ResourceSchema.from_database_json(name, db_json)
         parent_entry = self.parent.resources.get(name) if self.parent else None
-        result = ResourceResult(name=name, snapshot=parent_entry is None)
-        data = FileWriter(self.repo, backup_id, file_name(name, req.compression), req.compression)
-        index = FileWriter(self.repo, backup_id, index_name(name), INDEX_COMPRESSION)
+        result = ResourceResult(name=name, snapshot=parent_entry is None, key_range=key_range)
+        stem = name if key_range is None else f"{name}.{part_tag(key_range.part)}"
+        data = FileWriter(self.repo, backup_id, file_name(stem, req.compression), req.compression)
+        index = FileWriter(self.repo, backup_id, index_name(name, key_range and key_range.part), INDEX_COMPRESSION)
         ok = False
-        self.progress.start(name, parent_entry.index.entries if parent_entry else None)
+        label = name if key_range is None else f"{name} {part_tag(key_range.part)}"
+        self.progress.start(label, _expected_objects(parent_entry, key_range))
         try:
             result.listed_at = iso_ms(now_utc())
             if parent_entry:
-                self._changes_since_parent(name, schema, parent_entry, data, index, result)
+                self._changes_since_parent(name, schema, parent_entry, data, index, result, label)
             else:
-                self._snapshot(name, schema, data, index, result)
+                self._snapshot(name, schema, data, index, result, label)
             ok = True
         finally:
             if not ok:  # interrupted or failed: the bar keeps where it stopped (never a false 100 %)
                 data.abort()
                 index.abort()
-        self.progress.finish(name)
+        self.progress.finish(label)
         return result.entry(data.close(), index.close(), time.perf_counter() - t0)
 
+    def _listed(self, items: Iterator, result: ResourceResult, key_of) -> Iterator:
+        return within(items, result.key_range, key_of, getattr(self.store, "listing_sorted", False))
+
     def _snapshot(self, name: str, schema: ResourceSchema, data: FileWriter, index: FileWriter,
-                  result: ResourceResult) -> None:
+                  result: ResourceResult, label: str) -> None:
         """Every object of the resource (a full backup, or a resource the parent lacks). Keys
         alone will do: every object is fetched anyway (cheaper on the filesystem)."""
-        keys = self.store.list_data_keys(name)
+        keys = self._listed(self.store.list_data_keys(name, after=_start(result.key_range)), result, str)
         if getattr(self.store, "reads_in_workers", False):
             for batch in self.decoder.map_keys(self.store, schema, keys, self._decode_passphrase()):
                 result.fetched += batch.records + len(batch.failed)
@@ -337,7 +371,7 @@ class BackupRun:
                 data.write_block(batch.data, batch.records)
                 index.write_block(batch.index, batch.records)
                 result.records += batch.records
-                self.progress.advance(name, batch.records)
+                self.progress.advance(label, batch.records)
             return
         objects = self._fetch(keys, name, result)
         for enc in self.decoder.map(schema, objects, self._decode_passphrase()):
@@ -348,19 +382,21 @@ class BackupRun:
             data.write(enc.line)
             result.records += 1
             index.write(index_line(enc.key, enc.version, enc.digest))
-            self.progress.advance(name)
+            self.progress.advance(label)
 
     def _changes_since_parent(self, name: str, schema: ResourceSchema, parent_entry: ResourceEntry, data: FileWriter,
-                              index: FileWriter, result: ResourceResult) -> None:
+                              index: FileWriter, result: ResourceResult, label: str) -> None:
         """One LIST diffed against the parent's key index (keyindex.KeyDiff); only what changed,
         is new, or is too recent to trust from the listing gets fetched. The new index keeps
         the listing's order, which is what makes the next diff cheap."""
         # An object modified within CHANGE_SAFETY of the parent's listing may have changed
         # unseen (S3 times are to the second): the diff re-fetches it and compares contents.
         cutoff = datetime.fromisoformat(parent_entry.listed_at) - CHANGE_SAFETY
-        diff = KeyDiff(read_index(self.repo, self.parent.id, parent_entry.index),
+        diff = KeyDiff(resource_index(self.repo, self.parent.id, parent_entry, key_range=result.key_range),
                        int(cutoff.timestamp() * 1000), sorted_listing=getattr(self.store, "listing_sorted", False))
-        listing = self.store.list_data_versions(name, expected=parent_entry.index.entries)
+        listed = self.store.list_data_versions(name, expected=_expected_objects(parent_entry, result.key_range),
+                                               after=_start(result.key_range))
+        listing = self._listed(listed, result, _first)
         try:
             for verdicts in diff.rounds(listing):
                 to_fetch = [v[1] for v in verdicts if v[0] is not SAME]
@@ -387,7 +423,7 @@ class BackupRun:
                         data.write(enc.line)
                         result.records += 1
                 index.write_lines(index_lines)
-                self.progress.advance(name, len(verdicts))
+                self.progress.advance(label, len(verdicts))
             changed, deleted, unchanged = diff.settle()
             for line in changed:
                 data.write(line)
@@ -397,8 +433,9 @@ class BackupRun:
                 data.write(tombstone_line(id_from_key(key) or key, key))
                 result.tombstones += 1
         finally:
-            if hasattr(listing, "close"):
-                listing.close()  # a generator: stops the listing now (on the filesystem, its lister process)
+            listing.close()
+            if hasattr(listed, "close"):
+                listed.close()  # a generator: stops the listing now (on the filesystem, its lister process)
             diff.close()
 
     def _fetch_encoded(self, keys: list[str], resource: str, schema: ResourceSchema,
@@ -438,3 +475,21 @@ class BackupRun:
         result.skipped_corrupt.append({"key": safe_key, "error": str(exc)})
         self.progress.message(f"skipped corrupt object {safe_key}: {exc}")
 
+
+
+def _start(key_range: KeyRange | None) -> str | None:
+    return key_range.after if key_range is not None else None
+
+
+def _first(item: tuple) -> str:
+    return item[0]
+
+
+def _expected_objects(parent_entry: ResourceEntry | None, key_range: KeyRange | None) -> int | None:
+    """Live objects the parent recorded (of the part in `key_range`, when it has that part)."""
+    if parent_entry is None:
+        return None
+    if key_range is None:
+        return parent_entry.index_entries
+    same = [p for p in parent_entry.parts if p.key_range == key_range and p.index is not None]
+    return same[0].index.entries if same else None  # the parent was cut otherwise: unknown

@@ -81,10 +81,11 @@ def record_checks(where: str, entry: ResourceEntry, scan: RecordScan) -> list[Ch
     recorded; a snapshot (the resource's full state) may hold no tombstone."""
     recorded = entry.records + entry.tombstones
     snapshot = entry.snapshot
+    file_lines = sum(f.lines for f in entry.data_files())
     out = [CheckOutcome(
-        "line_count_matches_manifest", scan.lines == recorded == entry.data.lines,
+        "line_count_matches_manifest", scan.lines == recorded == file_lines,
         f"{where}: {scan.lines} lines; the manifest records {entry.records} records + {entry.tombstones} "
-        f"tombstones = {recorded} (and {entry.data.lines} lines)",
+        f"tombstones = {recorded} (and {file_lines} lines)",
         {"lines": scan.lines, "recorded": recorded})]
     problems = []
     if scan.null_ids:

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 
 from ..repository.files import read_lines
-from ..repository.manifest import IndexFile, parse_index_line
+from ..repository.manifest import IndexFile, KeyRange, ResourceEntry, parse_index_line
 
 # Parent entries read ahead of the listing at most (each ~250 bytes in memory).
 WINDOW = 8192
@@ -47,6 +47,24 @@ def read_index(repo, backup_id: str, index: IndexFile, check: bool = False) -> I
     for n, line in read_lines(repo, backup_id, index.file, index.compression, index if check else None):
         key, token, digest = parse_index_line(line, where, n)
         yield key, token, digest, line + b"\n"
+
+
+def resource_index(repo, backup_id: str, entry: ResourceEntry, check: bool = False,
+                   key_range: KeyRange | None = None) -> Iterator[tuple[str, str, str, bytes]]:
+    """The key index of a whole resource (a sharded one's parts in key order), or of the keys in
+    `key_range` only: the part with that very range when there is one, else every part's
+    entries filtered. The caller checks entry.index_entries is not None (every piece indexed)."""
+    pieces = entry.pieces()
+    if key_range is not None:
+        same = [p for p in pieces if p.key_range is not None and
+                (p.key_range.after, p.key_range.upto) == (key_range.after, key_range.upto)]
+        if same:
+            yield from read_index(repo, backup_id, same[0].index, check)
+            return
+    for piece in pieces:
+        for item in read_index(repo, backup_id, piece.index, check):
+            if key_range is None or item[0] in key_range:
+                yield item
 
 
 # What the diff says of one listed object: a plain tuple (kind, key, token, detail), built

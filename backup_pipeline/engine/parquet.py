@@ -269,16 +269,19 @@ def converter(t: pa.DataType) -> Converter:
 # -- writing ------------------------------------------------------------------------------
 def mirror_name(entry: ResourceEntry) -> str:
     """RESOURCE.parquet for a manifest entry whose file is RESOURCE.jsonl.<ext>."""
-    file = entry.data.file
-    ext = EXTENSIONS[entry.data.compression]
-    base = file[: -len(ext)] if file.endswith(ext) else file.split(".", 1)[0]
+    first = entry.data_files()[0]  # a sharded resource: one mirror of all its parts, named after the resource
+    ext = EXTENSIONS[first.compression]
+    base = first.file[: -len(ext)] if first.file.endswith(ext) else first.file.split(".", 1)[0]
+    if entry.sharded:
+        base = base.rsplit(".part-", 1)[0]
     return f"{base}.parquet"
 
 
 def iter_records(repo, backup_id: str, entry: ResourceEntry) -> Iterator[dict]:
     """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
-    for _n, record in read_records(repo, backup_id, entry.data.file, entry.data.compression):
-        yield record
+    for data in entry.data_files():
+        for _n, record in read_records(repo, backup_id, data.file, data.compression):
+            yield record
 
 
 def write_parquet_mirror(repo, backup_id: str, entry: ResourceEntry | dict, attributes: dict,

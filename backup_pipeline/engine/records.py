@@ -17,7 +17,7 @@ from ..format.keys import id_from_key
 from ..repository import Repository
 from ..repository.manifest import Manifest
 from .catalog import complete_manifests
-from .keyindex import read_index
+from .keyindex import resource_index
 from .lines import RAW_KEY, content_hash, raw_from_json
 from .restore import chain_lines
 
@@ -32,13 +32,13 @@ def _require(manifest: Manifest, resources: list[str]) -> None:
 def state_digests(repo: Repository, manifest: Manifest, resource: str) -> Iterator[tuple[str, str]]:
     """(id, content hash) of every record of the resource at this backup, from its key index
     (checked against the manifest at its end); a backup without one replays its chain."""
-    index = manifest.resources[resource].index
-    if index is None:
+    entry = manifest.resources[resource]
+    if entry.index_entries is None:
         for _m, _n, line in chain_lines(repo, manifest, resource):
             if not line[RAW_KEY].get("deleted"):
                 yield line.get("id"), content_hash(raw_from_json(line[RAW_KEY]))
         return
-    for key, _token, digest, _line in read_index(repo, manifest.id, index, check=True):
+    for key, _token, digest, _line in resource_index(repo, manifest.id, entry, check=True):
         yield id_from_key(key), digest
 
 

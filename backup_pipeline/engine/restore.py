@@ -30,7 +30,7 @@ from . import restore_marker, target_probe
 from .catalog import PointInTime
 from .lines import RAW_KEY, raw_from_json
 from .progress import Progress
-from .verify import committed_manifest
+from .verify import committed_manifest, describe_files
 
 MODES = ("safe", "replace", "merge", "skip")
 
@@ -96,14 +96,16 @@ def checked_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterat
     A file that differs raises at its end, before the restore clears its in-progress marker, so
     nothing from it ever looks complete."""
     entry = manifest.resources[resource]
-    n = tombstones = 0
-    for n, line in read_records(repo, manifest.id, entry.data.file, entry.data.compression, entry.data):
-        raw = line.get(RAW_KEY)
-        tombstones += isinstance(raw, dict) and raw.get("deleted") is True
-        yield n, line
-    if (n - tombstones, tombstones) != (entry.records, entry.tombstones):
+    lines = tombstones = 0
+    for data in entry.data_files():  # a sharded resource: its parts in key order
+        for n, line in read_records(repo, manifest.id, data.file, data.compression, data):
+            raw = line.get(RAW_KEY)
+            tombstones += isinstance(raw, dict) and raw.get("deleted") is True
+            lines += 1
+            yield n, line
+    if (lines - tombstones, tombstones) != (entry.records, entry.tombstones):
         raise IntegrityError(
-            f"{repo.describe(manifest.id, entry.data.file)}: {n - tombstones} records and {tombstones} tombstones, "
+            f"{describe_files(repo, manifest.id, entry)}: {lines - tombstones} records and {tombstones} tombstones, "
             f"the manifest of backup {manifest.id} records {entry.records} and {entry.tombstones}; the restore "
             "stopped with its target marked unfinished")
 
@@ -120,7 +122,7 @@ def chain_lines(repo: Repository, manifest: Manifest, resource: str) -> Iterator
         for n, line in checked_lines(repo, m, resource):
             raw = line.get(RAW_KEY)
             if not isinstance(raw, dict) or "key" not in raw:
-                raise IntegrityError(f"{repo.describe(m.id, m.resources[resource].data.file)}: line {n} has no "
+                raise IntegrityError(f"{describe_files(repo, m.id, m.resources[resource])}: line {n} has no "
                                      f"{RAW_KEY} object")
             if raw["key"] in seen:
                 continue
@@ -182,8 +184,7 @@ def fetch_back(store: Store, keys: list[str]) -> list[RawObject | None]:
 def live_objects(manifest: Manifest, resource: str) -> int | None:
     """How many objects the resource holds at this backup (its key index counts them): the total
     a restore's progress runs to, so it can show an ETA."""
-    index = manifest.resources[resource].index
-    return index.entries if index is not None else None
+    return manifest.resources[resource].index_entries
 
 
 def merge_database_json(target: dict | None, source: dict, resources: list[str]) -> dict:

@@ -22,7 +22,8 @@ from ..errors import ConflictError, IntegrityError, NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import read_json, write_json
 from ..repository.lock import Lease, LockOptions, acquire
-from ..repository.manifest import PLAN, Manifest, Plan, ResourceEntry, stage_name
+from ..repository.manifest import (PLAN, Manifest, Plan, ResourceEntry, ShardPlan, part_stage_name, shards_name,
+                                   stage_name)
 from ..store import Store
 from .backup import BackupRequest, BackupRun, source_identity
 from .catalog import complete_manifests
@@ -131,17 +132,71 @@ class StagedBackup:
         return self.repo.read_manifest(self.backup_id)
 
     def stage_resource(self, name: str) -> ResourceEntry:
-        if self.committed() is not None:
-            raise ConflictError(f"backup {self.backup_id} is already committed; a committed backup is never "
-                                "rewritten (materialize another partition, or remove it with cleanup)")
-        if name not in self.resources:
-            raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
+        self._stageable(name)
         with self._lease():
             self.run.refuse_partial_source()
             result = self.run.backup_resource(self.backup_id, name, self.plan.database)
             result = self.run.with_parquet(self.backup_id, name, result, self.plan.database)
             write_json(self.repo, self.backup_id, stage_name(name), result)
         return result
+
+    # -- a sharded resource, one step per part (shards.py) ----------------------------------
+    def shard_plan(self, name: str) -> ShardPlan | None:
+        """The resource's key ranges for this backup, decided by its first step and kept in
+        RESOURCE.shards.json so every part's step agrees; None: backed up whole (stage_resource)."""
+        self._stageable(name)
+        where = shards_name(name)
+        try:
+            return ShardPlan.load(read_json(self.repo, self.backup_id, where), self.repo.describe(self.backup_id, where))
+        except NotFound:
+            pass
+        with self._lease():
+            ranges = self.run.shard_ranges(name)
+            if ranges is None:
+                return None
+            plan = ShardPlan(self.run.req.shard_records, ranges)
+            write_json(self.repo, self.backup_id, where, plan)
+        return plan
+
+    def stage_part(self, name: str, part: int) -> ResourceEntry:
+        """Back up part `part` of the resource (RESOURCE.part-NNN files and stage file)."""
+        self._stageable(name)
+        plan = self.shard_plan(name)
+        if plan is None or not 0 <= part < len(plan.ranges):
+            raise NotFound(f"backup {self.backup_id}: resource {name!r} has no part {part} "
+                           f"({len(plan.ranges) if plan else 'no'} parts planned)")
+        with self._lease():
+            self.run.refuse_partial_source()
+            entry = self.run.backup_part(self.backup_id, name, self.plan.database, plan.ranges[part])
+            write_json(self.repo, self.backup_id, part_stage_name(name, part), entry)
+        return entry
+
+    def join_parts(self, name: str) -> ResourceEntry:
+        """The sharded resource's entry from its staged parts (all of them, or it fails naming the
+        missing), its Parquet mirror when asked, staged as RESOURCE.stage.json."""
+        plan = self.shard_plan(name)
+        if plan is None:
+            raise NotFound(f"backup {self.backup_id}: resource {name!r} is not sharded")
+        names = set(self.repo.file_names(self.backup_id))
+        missing = [r.part for r in plan.ranges if part_stage_name(name, r.part) not in names]
+        if missing:
+            raise IntegrityError(f"backup {self.backup_id}: part(s) {', '.join(map(str, missing))} of resource "
+                                 f"{name!r} were not backed up (their step failed or did not run)")
+        parts = [ResourceEntry.load(read_json(self.repo, self.backup_id, part_stage_name(name, r.part)),
+                                    self.repo.describe(self.backup_id, part_stage_name(name, r.part)))
+                 for r in plan.ranges]
+        with self._lease():
+            entry = ResourceEntry.joined(parts, plan.shard_records)
+            entry = self.run.with_parquet(self.backup_id, name, entry, self.plan.database)
+            write_json(self.repo, self.backup_id, stage_name(name), entry)
+        return entry
+
+    def _stageable(self, name: str) -> None:
+        if self.committed() is not None:
+            raise ConflictError(f"backup {self.backup_id} is already committed; a committed backup is never "
+                                "rewritten (materialize another partition, or remove it with cleanup)")
+        if name not in self.resources:
+            raise NotFound(f"resource {name!r} is not in the plan of backup {self.backup_id}")
 
     def close(self) -> None:
         """Stop the decoding workers: kept between resources, since starting them costs ~1 s."""

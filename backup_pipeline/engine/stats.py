@@ -11,7 +11,7 @@ from ..errors import NotFound
 from ..repository import Repository
 from ..repository.manifest import Manifest
 from .catalog import backup_time
-from .keyindex import read_index
+from .keyindex import resource_index
 
 
 @dataclass
@@ -49,10 +49,10 @@ class RepositoryStats:
 def _state(repo: Repository, manifest: Manifest, resource: str) -> set[int]:
     """The (key, content) pairs live at a backup, as 8-byte digests (memory ~ 60 bytes a record)."""
     entry = manifest.resources[resource]
-    if entry.index is None:
+    if entry.index_entries is None:
         return set()
     return {int.from_bytes(hashlib.blake2b(f"{key}\0{digest}".encode(), digest_size=8).digest(), "little")
-            for key, _token, digest, _line in read_index(repo, manifest.id, entry.index)}
+            for key, _token, digest, _line in resource_index(repo, manifest.id, entry)}
 
 
 def _repeated_bytes(repo: Repository, full: Manifest, previous: Manifest) -> int:
@@ -61,7 +61,7 @@ def _repeated_bytes(repo: Repository, full: Manifest, previous: Manifest) -> int
         if name not in previous.resources or not entry.records:
             continue
         before, now = _state(repo, previous, name), _state(repo, full, name)
-        out += entry.data.bytes * len(now & before) // max(len(now), 1)
+        out += entry.data_bytes * len(now & before) // max(len(now), 1)
     return out
 
 
@@ -92,9 +92,9 @@ def repository_stats(repo: Repository) -> RepositoryStats:
     if manifests:
         latest = manifests[-1]
         stats.latest = latest.id
-        stats.latest_records = sum(e.index.entries for e in latest.resources.values() if e.index)
+        stats.latest_records = sum(e.index_entries or 0 for e in latest.resources.values())
         by_id = {m.id: m for m in manifests}
-        stats.restore_bytes = sum(e.data.bytes for bid in latest.chain for e in by_id[bid].resources.values())
+        stats.restore_bytes = sum(e.data_bytes for bid in latest.chain for e in by_id[bid].resources.values())
         if len(manifests) > 1:
             days = (backup_time(latest) - backup_time(manifests[0])).total_seconds() / 86400
             if days > 0:

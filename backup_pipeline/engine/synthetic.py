@@ -35,6 +35,7 @@ it in that period, and `restore --at` picks it from its finished_at on: it resto
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from itertools import islice
 
 import orjson
@@ -44,11 +45,13 @@ from ..errors import IntegrityError, NotFound, UsageError
 from ..repository import Repository
 from ..repository.files import FileWriter
 from ..repository.lock import LockOptions, acquire
-from ..repository.manifest import INDEX_COMPRESSION, IndexFile, Manifest, ResourceEntry, Totals, index_name
+from ..repository.manifest import (INDEX_COMPRESSION, IndexFile, Manifest, ResourceEntry, Totals, index_name,
+                                   part_tag)
 from ..store.filesystem import iso_ms
 from .backup import BackupRequest, add_parquet_mirror, commit_backup, new_backup_id, now_utc, record_failure
 from .catalog import complete_manifests
 from .keyindex import read_index
+from .lines import RAW_KEY
 from .progress import Progress
 from .restore import state_lines
 from .verify import committed_manifest
@@ -113,44 +116,69 @@ class SyntheticFull:
         )
 
     def resource(self, backup_id: str, name: str) -> ResourceEntry:
+        """The state at the newest backup of one resource; a sharded one in the same key-range
+        parts (its ranges kept, so the next incremental diffs part by part)."""
         t0 = time.perf_counter()
         source = self.newest.resources[name]
-        if source.index is None:
+        if source.index_entries is None:
             raise IntegrityError(f"backup {self.newest.id}: resource {name!r} has no key index (written by an older "
                                  "version), so no synthetic full can stand in for a full of it; take a full backup")
         compression = self.req.compression
-        data = FileWriter(self.repo, backup_id, file_name(name, compression), compression)
-        index = FileWriter(self.repo, backup_id, index_name(name), INDEX_COMPRESSION)
-        self.progress.start(name, source.index.entries)
+        pieces = source.pieces()
+        data, index = [], []
+        for piece in pieces:
+            part = piece.key_range.part if piece.key_range else None
+            stem = name if part is None else f"{name}.{part_tag(part)}"
+            data.append(FileWriter(self.repo, backup_id, file_name(stem, compression), compression))
+            index.append(FileWriter(self.repo, backup_id, index_name(name, part), INDEX_COMPRESSION))
+        self.progress.start(name, source.index_entries)
         ok = False
         try:
-            records = self._write_state(name, data)
-            for batch in _batches(line for _k, _t, _d, line in read_index(self.repo, self.newest.id, source.index,
-                                                                           check=True)):
-                index.write_lines(batch)
+            records = self._write_state(name, data, [p.key_range.upto for p in pieces[:-1]])
+            for piece, writer in zip(pieces, index):
+                for batch in _batches(line for _k, _t, _d, line in read_index(self.repo, self.newest.id, piece.index,
+                                                                               check=True)):
+                    writer.write_lines(batch)
             ok = True
         finally:
             if not ok:
-                data.abort()
-                index.abort()
+                for writer in data + index:
+                    writer.abort()
         self.progress.finish(name)
-        data_file, index_file = data.close(), index.close()
-        entry = ResourceEntry(
-            data=data_file, index=IndexFile(**index_file.__dict__, entries=index_file.lines), records=records,
-            tombstones=0, snapshot=True, unchanged=0, fetched=0, listed_at=source.listed_at,
-            seconds=time.perf_counter() - t0)
+        entries = []
+        for piece, n, data_writer, index_writer in zip(pieces, records, data, index):
+            data_file, index_file = data_writer.close(), index_writer.close()
+            entries.append(ResourceEntry(
+                data=data_file, index=IndexFile(**index_file.__dict__, entries=index_file.lines), records=n,
+                tombstones=0, snapshot=True, unchanged=0, fetched=0, listed_at=piece.listed_at,
+                seconds=time.perf_counter() - t0, key_range=piece.key_range))
+        entry = ResourceEntry.joined(entries, source.shard_records) if source.sharded else entries[0]
         if self.req.parquet:
             add_parquet_mirror(self.repo, backup_id, name, entry, self.newest.database)
         return entry
 
-    def _write_state(self, name: str, data: FileWriter) -> int:
-        records = 0
+    def _write_state(self, name: str, data: list[FileWriter], uppers: list[str]) -> list[int]:
+        """The state's lines, each into the part whose range holds its key (`uppers`: the parts'
+        last keys but the last's); lines written per part in batches."""
+        records = [0] * len(data)
+        pending: list[list[bytes]] = [[] for _ in data]
         dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        for batch in _batches(dumps(line, option=option) for line in state_lines(self.repo, self.newest, name)):
-            data.write_lines(batch)
-            records += len(batch)
-            self.progress.advance(name, len(batch))
+        for line in state_lines(self.repo, self.newest, name):
+            part = bisect_left(uppers, line[RAW_KEY]["key"]) if uppers else 0
+            pending[part].append(dumps(line, option=option))
+            if len(pending[part]) >= BATCH:
+                self._flush(name, data[part], pending[part])
+                records[part] += BATCH
+                pending[part] = []
+        for part, lines in enumerate(pending):
+            self._flush(name, data[part], lines)
+            records[part] += len(lines)
         return records
+
+    def _flush(self, name: str, writer: FileWriter, lines: list[bytes]) -> None:
+        if lines:
+            writer.write_lines(lines)
+            self.progress.advance(name, len(lines))
 
 
 def _batches(lines):

@@ -5,11 +5,12 @@ tombstones in a snapshot, counts as recorded), and the chain of parents exists a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..errors import CheckFailed, IncompleteBackup, IntegrityError, NotFound
 from ..repository import Repository
 from ..repository.files import check_stored_bytes, plain_copy, read_lines, read_records
-from ..repository.manifest import FileEntry, Manifest, ResourceEntry
+from ..repository.manifest import FileEntry, Manifest, ResourceEntry, is_index_file
 from .checks import CheckOutcome, record_checks, scan_records
 from .progress import Progress
 
@@ -23,7 +24,7 @@ def verify_file(repo: Repository, backup_id: str, expected: FileEntry) -> bool:
         return False
     if expected.compression == "parquet":
         return _verify_parquet(repo, backup_id, expected)
-    if expected.file.endswith(".index.jsonl.gz"):
+    if is_index_file(expected.file):
         for _n in read_lines(repo, backup_id, expected.file, expected.compression, expected):
             pass
     else:
@@ -50,8 +51,26 @@ def _verify_parquet(repo: Repository, backup_id: str, expected: FileEntry) -> bo
 def check_resource_file(repo: Repository, backup_id: str, entry: ResourceEntry) -> list[CheckOutcome]:
     """Read a resource's backup file once (stored bytes, lines and records checked against the
     manifest entry) and run the record checks on it."""
-    records = read_records(repo, backup_id, entry.data.file, entry.data.compression, entry.data)
-    return record_checks(repo.describe(backup_id, entry.data.file), entry, scan_records(records))
+    return record_checks(describe_files(repo, backup_id, entry), entry, scan_records(resource_records(repo, backup_id,
+                                                                                                       entry)))
+
+
+def resource_records(repo: Repository, backup_id: str, entry: ResourceEntry) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of a resource's data, each file checked against the manifest at its
+    end; a sharded resource's parts in key order, numbered on from one part to the next."""
+    offset = 0
+    for data in entry.data_files():
+        n = 0
+        for n, record in read_records(repo, backup_id, data.file, data.compression, data):
+            yield offset + n, record
+        offset += n
+
+
+def describe_files(repo: Repository, backup_id: str, entry: ResourceEntry) -> str:
+    """Where a resource's data is, for messages: its file, or its parts' first file and count."""
+    files = entry.data_files()
+    where = repo.describe(backup_id, files[0].file)
+    return where if len(files) == 1 else f"{where} (and its {len(files) - 1} other part(s))"
 
 
 def verify_files(repo: Repository, manifest: Manifest, progress: Progress | None = None) -> int:
@@ -100,10 +119,12 @@ def verify_backup(repo: Repository, backup_id: str, progress: Progress | None = 
     failed: list[str] = []
     for resource, expected in manifest.files():
         entry = manifest.resources[resource]
-        if report.content_checked and expected is entry.data:
-            outcomes = check_resource_file(repo, backup_id, entry)
-            report.checks[resource] = outcomes
-            failed += [o.detail for o in outcomes if not o.passed]
+        data_files = entry.data_files()
+        if report.content_checked and any(expected is f for f in data_files):
+            if expected is data_files[0]:  # the record checks read every part of the resource at once
+                outcomes = check_resource_file(repo, backup_id, entry)
+                report.checks[resource] = outcomes
+                failed += [o.detail for o in outcomes if not o.passed]
         else:
             verify_file(repo, backup_id, expected)
         report.files += 1

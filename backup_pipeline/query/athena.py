@@ -169,9 +169,9 @@ def athena_ddl(repo, *, backup_id: str | None = None, database: str = DEFAULT_DA
         schema = arrow_schema(resource_attributes(target, resource))
         t = table_name(resource)
         holding = [m for m in scope if resource in m.resources]
-        jsonl = [(m.id, m.resources[resource].data.file) for m in holding
-                 if m.resources[resource].data.compression != "brotli"]
-        skipped = [m.id for m in holding if m.resources[resource].data.compression == "brotli"]
+        jsonl = [(m.id, f.file) for m in holding for f in m.resources[resource].data_files()  # every part
+                 if f.compression != "brotli"]
+        skipped = sorted({m.id for m in holding for f in m.resources[resource].data_files() if f.compression == "brotli"})
         parquet = [(m.id, name) for m in holding if (name := has_mirror(m, resource))]
         out.append(f"\n-- resource {resource}: {len(schema)} columns typed from its s3db schema")
         if skipped:
@@ -206,7 +206,7 @@ def _table(database: str, name: str, fields: list[pa.Field], prefix: str, files:
     stmts = [f"CREATE EXTERNAL TABLE IF NOT EXISTS {_bt(database)}.{_bt(name)} (\n{cols}\n)\n"
              f"PARTITIONED BY ({_bt(PARTITION_COLUMN)} string)\n{storage}\nLOCATION {_lit(prefix)};"]
     parts = "\n".join(f"  PARTITION ({_bt(PARTITION_COLUMN)} = {_lit(bid)}) LOCATION {_lit(location(bid))}"
-                      for bid, _ in files)
+                      for bid in dict.fromkeys(bid for bid, _ in files))  # a sharded resource: a backup's parts share it
     stmts.append(f"ALTER TABLE {_bt(database)}.{_bt(name)} ADD IF NOT EXISTS\n{parts};")
     return stmts
 

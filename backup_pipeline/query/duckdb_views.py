@@ -82,8 +82,9 @@ def _lit(text: str) -> str:
     return "'" + _q(text) + "'"
 
 
-def jsonl_select(url: str, schema: pa.Schema) -> str:
-    """SELECT of one JSONL backup file with the columns of `schema` (minus `_extra`)."""
+def jsonl_select(urls: str | list[str], schema: pa.Schema) -> str:
+    """SELECT of a JSONL backup file (or a sharded resource's parts) with the columns of `schema`
+    (minus `_extra`)."""
 
     fields = [f for f in schema if f.name != EXTRA]
     columns = ", ".join(f"{_lit(f.name)}: {_lit('VARCHAR' if f.name == ID else 'JSON')}" for f in fields)
@@ -97,15 +98,17 @@ def jsonl_select(url: str, schema: pa.Schema) -> str:
         if f.name == DELETED:
             expr = f"coalesce({expr}, false)"
         exprs.append(f"{expr} AS {col}")
-    return f"SELECT {', '.join(exprs)} FROM read_json({_lit(url)}, {READ_OPTIONS}, columns={{{columns}}})"
+    files = _lit(urls) if isinstance(urls, str) else "[" + ", ".join(map(_lit, urls)) + "]"
+    return f"SELECT {', '.join(exprs)} FROM read_json({files}, {READ_OPTIONS}, columns={{{columns}}})"
 
 
 def _check_readable(repo, backup_id: str, entry: ResourceEntry) -> None:
     if repo.encryption.enabled:
         raise UsageError(f"repository {repo.url} is encrypted (client-side): DuckDB cannot read its files in place; "
                          "restore or decrypt them first")
-    if entry.data.compression == "brotli":
-        raise UsageError(f"{file_url(repo, backup_id, entry.data.file)}: DuckDB cannot read brotli; "
+    first = entry.data_files()[0]
+    if first.compression == "brotli":
+        raise UsageError(f"{file_url(repo, backup_id, first.file)}: DuckDB cannot read brotli; "
                          "back up with --compression gzip, zstd or none to query in place")
 
 
@@ -114,7 +117,8 @@ def _file_select(repo, backup_id: str, resource: str, entry: ResourceEntry, sche
         name = entry.parquet.file if entry.parquet else mirror_name(entry)
         return f"SELECT * FROM read_parquet({_lit(file_url(repo, backup_id, name))})"
     _check_readable(repo, backup_id, entry)
-    return jsonl_select(file_url(repo, backup_id, entry.data.file), schema)
+    urls = [file_url(repo, backup_id, f.file) for f in entry.data_files()]
+    return jsonl_select(urls[0] if len(urls) == 1 else urls, schema)
 
 
 def state_sql(repo, manifest: Manifest, resource: str, schema: pa.Schema, source: str = "jsonl") -> str:

@@ -31,8 +31,29 @@ def stage_name(resource: str) -> str:
     return f"{resource}.stage.json"
 
 
-def index_name(resource: str) -> str:
-    return f"{resource}.index.jsonl.gz"
+def index_name(resource: str, part: int | None = None) -> str:
+    return f"{resource}.index.jsonl.gz" if part is None else f"{resource}.index.{part_tag(part)}.jsonl.gz"
+
+
+def is_index_file(name: str) -> bool:
+    """A key index (whole resource or one part): `R.index.jsonl.gz`, `R.index.part-NNN.jsonl.gz`."""
+    return name.endswith(".index.jsonl.gz") or (".index.part-" in name and name.endswith(".jsonl.gz"))
+
+
+# A sharded resource (engine/shards.py) is stored as key-range parts: RESOURCE.part-NNN.jsonl.<ext>
+# (what a glob `*/RESOURCE.part-*.jsonl.gz` matches: data only), its key index
+# RESOURCE.index.part-NNN.jsonl.gz, and while staged RESOURCE.part-NNN.stage.json; the key
+# ranges every step of a staged backup shares are RESOURCE.shards.json.
+def part_tag(part: int) -> str:
+    return f"part-{part:03d}"
+
+
+def part_stage_name(resource: str, part: int) -> str:
+    return f"{resource}.{part_tag(part)}.stage.json"
+
+
+def shards_name(resource: str) -> str:
+    return f"{resource}.shards.json"
 
 
 INDEX_COMPRESSION = "gzip"
@@ -126,11 +147,50 @@ class ParquetMirror(_JsonView):
         return FileEntry(self.file, "parquet", self.rows, self.bytes, self.sha256)
 
 
+@dataclass(frozen=True)
+class KeyRange(_JsonView):
+    """The keys of one part of a sharded resource: after < key <= upto (None: unbounded)."""
+
+    part: int
+    after: str | None = None
+    upto: str | None = None
+
+    @classmethod
+    def load(cls, data: dict, where: str = "") -> "KeyRange":
+        _require(data, where, "a key range", "part")
+        return cls(int(data["part"]), data.get("after"), data.get("upto"))
+
+    def dump(self) -> dict:
+        return {"part": self.part, "after": self.after, "upto": self.upto}
+
+    def __contains__(self, key: str) -> bool:
+        return (self.after is None or key > self.after) and (self.upto is None or key <= self.upto)
+
+
+@dataclass
+class ShardPlan(_JsonView):
+    """RESOURCE.shards.json of a staged backup: the key ranges every part's step backs up."""
+
+    shard_records: int
+    ranges: list[KeyRange]
+
+    @classmethod
+    def load(cls, data: dict, where: str = "") -> "ShardPlan":
+        _require(data, where, "the shard plan", "shard_records", "ranges")
+        return cls(int(data["shard_records"]), [KeyRange.load(r, where) for r in data["ranges"]])
+
+    def dump(self) -> dict:
+        return {"shard_records": self.shard_records, "ranges": [r.dump() for r in self.ranges]}
+
+
 @dataclass
 class ResourceEntry(_JsonView):
-    """What a backup holds of one resource (the manifest's resources[NAME], a stage file)."""
+    """What a backup holds of one resource (the manifest's resources[NAME], a stage file).
 
-    data: FileEntry  # RESOURCE.jsonl.<ext>: records and tombstones
+    A sharded resource has no file of its own: its `parts` (each a ResourceEntry with its
+    `key_range`), in key order, hold its files; its counts are their sums."""
+
+    data: FileEntry | None  # RESOURCE.jsonl.<ext>: records and tombstones (None when sharded)
     index: IndexFile | None
     records: int = 0
     tombstones: int = 0
@@ -141,16 +201,23 @@ class ResourceEntry(_JsonView):
     seconds: float = 0.0
     parquet: ParquetMirror | None = None
     skipped_corrupt: list[dict] = field(default_factory=list)
+    parts: list["ResourceEntry"] = field(default_factory=list)
+    key_range: KeyRange | None = None  # of a part
+    shard_records: int | None = None  # of a sharded resource: the setting its ranges were cut for
     extra: dict = field(default_factory=dict)
 
     _KNOWN = ("file", "compression", "lines", "bytes", "sha256", "index", "records", "tombstones", "snapshot",
-              "unchanged", "fetched", "listed_at", "seconds", "parquet", "skipped_corrupt")
+              "unchanged", "fetched", "listed_at", "seconds", "parquet", "skipped_corrupt", "parts", "range",
+              "shard_records")
 
     @classmethod
     def load(cls, data: dict, where: str = "") -> "ResourceEntry":
         _require(data, where, "a resource entry", "records", "tombstones")
+        parts = data.get("parts") or []
+        if not isinstance(parts, list):
+            raise IntegrityError(f"{where}: the resource's parts are not a JSON list")
         return cls(
-            data=FileEntry.load(data, where),
+            data=None if parts else FileEntry.load(data, where),
             index=IndexFile.load(data["index"], where) if data.get("index") else None,
             records=int(data["records"]), tombstones=int(data["tombstones"]),
             snapshot=bool(data.get("snapshot", True)), unchanged=int(data.get("unchanged") or 0),
@@ -158,29 +225,73 @@ class ResourceEntry(_JsonView):
             seconds=float(data.get("seconds") or 0.0),
             parquet=ParquetMirror.load(data["parquet"], where) if data.get("parquet") else None,
             skipped_corrupt=list(data.get("skipped_corrupt") or []),
+            parts=[cls.load(p, f"{where} part {n}") for n, p in enumerate(parts)],
+            key_range=KeyRange.load(data["range"], where) if data.get("range") else None,
+            shard_records=data.get("shard_records"),
             extra={k: v for k, v in data.items() if k not in cls._KNOWN},
         )
 
     def dump(self) -> dict:
         out = {"records": self.records, "tombstones": self.tombstones, "snapshot": self.snapshot,
-               "unchanged": self.unchanged, "fetched": self.fetched, **self.data.dump(),
+               "unchanged": self.unchanged, "fetched": self.fetched, **(self.data.dump() if self.data else {}),
                "index": self.index.dump() if self.index else None, "listed_at": self.listed_at,
                "seconds": round(self.seconds, 3)}
+        if self.key_range is not None:
+            out["range"] = self.key_range.dump()
+        if self.parts:
+            out["shard_records"] = self.shard_records
+            out["parts"] = [p.dump() for p in self.parts]
         if self.skipped_corrupt:
             out["skipped_corrupt"] = self.skipped_corrupt
         if self.parquet:
             out["parquet"] = self.parquet.dump()
         return {**self.extra, **out}
 
+    @classmethod
+    def joined(cls, parts: list["ResourceEntry"], shard_records: int | None) -> "ResourceEntry":
+        """A sharded resource's entry from its parts (in key order)."""
+        parts = sorted(parts, key=lambda p: p.key_range.part)
+        return cls(data=None, index=None, records=sum(p.records for p in parts),
+                   tombstones=sum(p.tombstones for p in parts), snapshot=all(p.snapshot for p in parts),
+                   unchanged=sum(p.unchanged for p in parts), fetched=sum(p.fetched for p in parts),
+                   listed_at=min(p.listed_at for p in parts), seconds=sum(p.seconds for p in parts),
+                   skipped_corrupt=[s for p in parts for s in p.skipped_corrupt], parts=parts,
+                   shard_records=shard_records)
+
+    @property
+    def sharded(self) -> bool:
+        return bool(self.parts)
+
+    def pieces(self) -> list["ResourceEntry"]:
+        """The entries holding files, in key order: the parts of a sharded resource, else itself."""
+        return self.parts or [self]
+
+    def data_files(self) -> list[FileEntry]:
+        """The resource's data files in key order (one unless sharded)."""
+        return [p.data for p in self.pieces()]
+
+    @property
+    def index_entries(self) -> int | None:
+        """Live objects as the key index(es) count them; None when a piece has no index."""
+        pieces = self.pieces()
+        if any(p.index is None for p in pieces):
+            return None
+        return sum(p.index.entries for p in pieces)
+
+    @property
+    def data_bytes(self) -> int:
+        return sum(f.bytes for f in self.data_files())
+
     @property
     def stored_bytes(self) -> int:
-        return self.data.bytes + (self.index.bytes if self.index else 0) + (self.parquet.bytes if self.parquet else 0)
+        return sum(f.bytes for f in self.files())
 
     def files(self) -> Iterator[FileEntry]:
-        """Every stored file of the resource: data, key index, Parquet mirror."""
-        yield self.data
-        if self.index:
-            yield self.index
+        """Every stored file of the resource: data, key index (of each part), Parquet mirror."""
+        for piece in self.pieces():
+            yield piece.data
+            if piece.index:
+                yield piece.index
         if self.parquet:
             yield self.parquet.as_file()
 

@@ -40,14 +40,18 @@ class Store(Protocol):
     listing_sorted: bool  # True when data listings come in key order (S3); a hint for diffs
     reads_in_workers: bool  # True when get() is CPU work worth spreading over processes (the store pickles)
 
-    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
+    def list_data_versions(self, resource: str, expected: int | None = None,
+                           after: str | None = None) -> Iterator[tuple[str, str, int]]:
         """(key, change token, last modified in ms) of every data object, as cheaply as the
         store allows, in an order that stays the same from one listing to the next; the same
         token comes back in RawObject.extra["version"] from get(). `expected`: roughly how many
-        objects the caller expects (a store may list large folders differently)."""
+        objects the caller expects (a store may list large folders differently). `after`: the
+        caller wants keys after this one only (a part of a sharded resource): a sorted listing
+        may start there (S3's start-after); keys up to it may still come, the caller filters."""
 
-    def list_data_keys(self, resource: str) -> Iterator[str]:
-        """Data keys only (cheaper where a listing must read metadata, as on the filesystem)."""
+    def list_data_keys(self, resource: str, after: str | None = None) -> Iterator[str]:
+        """Data keys only (cheaper where a listing must read metadata, as on the filesystem);
+        `after` as for list_data_versions."""
 
     def get(self, key: str) -> RawObject: ...
 

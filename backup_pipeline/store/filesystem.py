@@ -220,18 +220,20 @@ class FilesystemStore:
         with it:
             yield from it
 
-    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
+    def list_data_versions(self, resource: str, expected: int | None = None,
+                           after: str | None = None) -> Iterator[tuple[str, str, int]]:
         """(key, change token, last modified ms), streamed in directory order (stable while the
         names exist: s3db.js rewrites a sidecar by renaming a new file over it), one stat per
         object: the sidecar's mtime and size are its change token, so no sidecar is read.
-        `expected` (the caller's guess of the count) moves large listings to a second process."""
+        `expected` (the caller's guess of the count) moves large listings to a second process;
+        `after` is of no use to a directory listing (the caller filters)."""
         prefix = data_prefix(resource)
         folder = self._file(prefix.rstrip("/"))
         if expected is not None and expected >= PARALLEL_LISTING_FROM:
             return _list_versions_in_child(folder, prefix)
         return _list_versions(folder, prefix)
 
-    def list_data_keys(self, resource: str) -> Iterator[str]:
+    def list_data_keys(self, resource: str, after: str | None = None) -> Iterator[str]:
         """Keys only, streamed without reading sidecars: what a full backup needs (it fetches
         every object anyway). Unsorted: order does not matter to a backup. A body file whose
         sidecar is missing is yielded too, so fetching it fails naming the file (never a

@@ -183,10 +183,12 @@ class S3Store:
         return [check_resource_name(n) for n in self.read_database_json().get("resources", {})]
 
     @translates_storage_errors
-    def list_prefix(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list_prefix(self, prefix: str, after: str | None = None) -> Iterator[ObjectInfo]:
+        """`after`: a hint, where the listing may start (LIST's start-after); keys up to it may
+        come too (only the plain listing of a folder uses it)."""
         parent = prefix.rpartition("/")[0]
         if prefix.endswith("/") and _object_store_safe(prefix.rstrip("/")):
-            yield from self._list_fast(prefix)
+            yield from self._list_fast(prefix, after)
         elif not parent or _object_store_safe(parent):
             yield from self._list_mid_segment(prefix)
         else:
@@ -208,9 +210,9 @@ class S3Store:
                 yield ObjectInfo(key=meta["path"], etag=meta["e_tag"] or "", last_modified=meta["last_modified"],
                                  size=meta["size"])
 
-    def _list_fast(self, prefix: str) -> Iterator[ObjectInfo]:
+    def _list_fast(self, prefix: str, after: str | None = None) -> Iterator[ObjectInfo]:
         yielded = 0
-        last: str | None = None
+        last: str | None = after if after and after.startswith(prefix) else None
         started, attempt = time.monotonic(), 0
         try:
             while True:
@@ -259,18 +261,19 @@ class S3Store:
                 return
 
     @translates_storage_errors
-    def list_data(self, resource: str) -> Iterator[ObjectInfo]:
-        return self.list_prefix(data_prefix(resource))
+    def list_data(self, resource: str, after: str | None = None) -> Iterator[ObjectInfo]:
+        return self.list_prefix(data_prefix(resource), after)
 
     @translates_storage_errors
-    def list_data_keys(self, resource: str) -> Iterator[str]:
-        return (info.key for info in self.list_data(resource))
+    def list_data_keys(self, resource: str, after: str | None = None) -> Iterator[str]:
+        return (info.key for info in self.list_data(resource, after))
 
     @translates_storage_errors
-    def list_data_versions(self, resource: str, expected: int | None = None) -> Iterator[tuple[str, str, int]]:
+    def list_data_versions(self, resource: str, expected: int | None = None,
+                           after: str | None = None) -> Iterator[tuple[str, str, int]]:
         # ETag alone misses metadata-only rewrites of empty bodies; LastModified (to the second)
         # and size join it, and the engine re-fetches what is too recent to trust.
-        for info in self.list_data(resource):
+        for info in self.list_data(resource, after):
             last_modified_ms = int(info.last_modified.timestamp() * 1000)
             yield info.key, f"{info.etag}|{last_modified_ms}|{info.size}", last_modified_ms
 

@@ -54,10 +54,10 @@ class ReorderedStore(FilesystemStore):
         self.last_listing = [key_of(item) for item in items]
         return items
 
-    def list_data_keys(self, resource: str):
+    def list_data_keys(self, resource: str, after: str | None = None):
         return iter(self._ordered(list(super().list_data_keys(resource)), lambda k: k))
 
-    def list_data_versions(self, resource: str, expected: int | None = None):
+    def list_data_versions(self, resource: str, expected: int | None = None, after: str | None = None):
         return iter(self._ordered(list(super().list_data_versions(resource)), lambda item: item[0]))
 
 
