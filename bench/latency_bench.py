@@ -1,6 +1,8 @@
 """S3 at real latency: backup from and restore into SeaweedFS with a round trip of 0, 20 and 50 ms
 added to every request, next to raw obstore GETs of the same objects at the same number in flight
-(the ceiling the pipeline's own CPU is measured against).
+(the ceiling the pipeline's own CPU is measured against), and rclone (Debian's, installed by
+scripts/install-rclone, which this bench runs) copying the same objects with its defaults: out of
+the bucket into a folder (next to the backup) and back into the bucket (next to the restore).
 
     .venv/bin/python bench/latency_bench.py [--records 5000] [--delays 0,20,50] [--in-flight 32,auto]
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,12 +65,28 @@ def raw_gets(server, bucket: str, keys: list[str], in_flight: int) -> float:
     return time.perf_counter() - t0
 
 
+def rclone_copy(server, src: str, dst: str) -> float:
+    """`rclone copy SRC DST` with its defaults (4 transfers, 8 checkers), the S3 remote `s3:` pointing
+    at `server` (set by environment, no config file): seconds."""
+    # plain HTTP on 127.0.0.1: an AWS_CA_BUNDLE from the environment only makes rclone's S3 client fail
+    env = {**{k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}, "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+           "RCLONE_CONFIG_S3_ENDPOINT": server.endpoint, "RCLONE_CONFIG_S3_ACCESS_KEY_ID": server.access_key,
+           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": server.secret_key, "RCLONE_CONFIG_S3_REGION": "us-east-1",
+           "RCLONE_CONFIG": "/dev/null"}
+    t0 = time.perf_counter()
+    done = subprocess.run(["rclone", "copy", src, dst], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"rclone copy {src} {dst} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=5_000)
     parser.add_argument("--delays", default="0,20,50", help="added round trips in ms")
     parser.add_argument("--in-flight", default="32,auto", help="requests in flight to compare (auto: sized by the store)")
     args = parser.parse_args()
+    subprocess.run([str(ROOT / "scripts" / "install-rclone")], check=True)
 
     import servers
     from engine_bench import build_db
@@ -77,7 +97,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="latency-bench-"))
     server = servers.start_seaweedfs()
     upstream = int(server.endpoint.rsplit(":", 1)[1])
-    rows, proxy = [], None
+    rows, clone, proxy = [], [], None
     try:
         server.boto_client().create_bucket(Bucket="bench")
         build_db(work / "db", args.records)
@@ -95,6 +115,12 @@ def main() -> int:
             through = server.__class__(server.name, f"http://127.0.0.1:{port}", server.access_key, server.secret_key,
                                        server.process, server.workdir)
             source = through.connection_string("bench", "db")
+            copied = work / f"rclone-{rtt}"
+            out_s = rclone_copy(through, "s3:bench/db/resource=people/data", str(copied))
+            in_s = rclone_copy(through, str(copied), f"s3:bench/rclone-target-{rtt}")
+            clone.append((rtt, args.records / out_s, args.records / in_s))
+            print(f"  rclone copy, defaults: out of S3 {clone[-1][1]:>7,.0f} objects/s, into S3 "
+                  f"{clone[-1][2]:>7,.0f} objects/s", flush=True)
             for i, choice in enumerate(args.in_flight.split(",")):
                 s3_store.IN_FLIGHT = None if choice == "auto" else int(choice)  # pinned, or the store's choice
                 b = Backups(through.connection_string("bench", "db"), str(work / f"repo-{rtt}-{i}"))
@@ -124,8 +150,10 @@ def main() -> int:
     print(f"\nS3 (SeaweedFS) at added round trips, {args.records:,} records; backup/raw = the pipeline's share of "
           "the ceiling at the same number in flight")
     for rtt, n, raw, backup, restore, cpu in rows:
-        print(f"  {rtt:>4.0f} ms  {n:>10} in flight  backup {backup:>7,.0f} rec/s = {backup / raw:4.2f} of raw GETs; "
-              f"restore {restore:>7,.0f} rec/s; {cpu:5.0f} us CPU/record")
+        out, into = next((o, i) for r, o, i in clone if r == rtt)
+        print(f"  {rtt:>4.0f} ms  {n:>10} in flight  backup {backup:>7,.0f} rec/s = {backup / raw:4.2f} of raw GETs, "
+              f"{backup / out:4.2f}x rclone; restore {restore:>7,.0f} rec/s = {restore / into:4.2f}x rclone; "
+              f"{cpu:5.0f} us CPU/record")
     return 0
 
 
