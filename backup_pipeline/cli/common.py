@@ -63,9 +63,13 @@ def connection_arg(text: str) -> str:
     return text if "://" in text else f"file://{os.path.abspath(os.path.expanduser(text))}"
 
 
+SOURCE_ENVS = ("BACKUP_SOURCE", "S3DB_SOURCE")  # the command line's, then the one Dagster reads
+
+
 def add_source_options(p) -> None:
-    p.add_argument("--source", dest="connection", required=True, metavar="CONN", type=connection_arg,
-                   help="s3db.js connection string (file://, s3://, http(s)://) or a folder path")
+    p.add_argument("--source", dest="connection", metavar="CONN", type=connection_arg,
+                   help="s3db.js connection string (file://, s3://, http(s)://) or a folder path (default "
+                   f"${SOURCE_ENVS[0]}, else ${SOURCE_ENVS[1]})")
     p.add_argument("--passphrase", metavar="P", default=None,
                    help=f"s3db.js secrets passphrase (default ${SOURCE_PASSPHRASE_ENV})")
 
@@ -81,6 +85,11 @@ def repository_settings(args, dest: str = "repos", **overrides) -> RepositorySet
 
 
 def source_settings(args) -> SourceSettings:
+    if not args.connection:  # restic's RESTIC_REPOSITORY, for the database
+        from_env = next((os.environ[name] for name in SOURCE_ENVS if os.environ.get(name)), None)
+        if from_env is None:
+            raise UsageError(f"no source: give --source CONN (or set ${SOURCE_ENVS[0]})")
+        args.connection = connection_arg(from_env)
     return settings_from(SourceSettings, args)
 
 

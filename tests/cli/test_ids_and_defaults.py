@@ -84,9 +84,19 @@ def test_every_command_describes_itself_in_help():
 def test_errors_are_one_line_with_a_suggestion_for_typos(tmp_path):
     typo = run("bakup")
     assert typo.returncode == 2 and "did you mean 'backup'?" in typo.stderr
-    missing = run("backup", "--repo", str(tmp_path / "repo"))
-    assert missing.returncode == 2 and "required: --source" in missing.stderr
-    assert len(missing.stderr.strip().splitlines()) == 2 and "usage:" not in missing.stderr
+    missing = run("backup", "--repo", str(tmp_path / "repo"), env={"BACKUP_SOURCE": "", "S3DB_SOURCE": ""})
+    assert missing.returncode == 2 and "no source: give --source CONN (or set $BACKUP_SOURCE)" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1 and "usage:" not in missing.stderr
+
+
+def test_the_source_comes_from_backup_source_as_the_repository_from_backup_repo(tmp_path):
+    src = copy_fs_db(tmp_path / "src")
+    env = {"BACKUP_SOURCE": str(src), "BACKUP_REPO": str(tmp_path / "repo")}
+    backed = run("backup", "--json", env=env)
+    assert backed.returncode == 0, backed.stderr
+    assert orjson.loads(backed.stdout)["resources"]["users"]["records"] == 4
+    shown = run("inspect", "--resource", "users", env=env)
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 4
 
 
 def test_plain_paths_name_folder_databases(tmp_path):
