@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -65,6 +66,11 @@ def raw_gets(server, bucket: str, keys: list[str], in_flight: int) -> float:
     return time.perf_counter() - t0
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rclone_copy(server, src: str, dst: str) -> float:
     """`rclone copy SRC DST` with its defaults (4 transfers, 8 checkers), the S3 remote `s3:` pointing
     at `server` (set by environment, no config file): seconds."""
@@ -85,8 +91,10 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=5_000)
     parser.add_argument("--delays", default="0,20,50", help="added round trips in ms")
     parser.add_argument("--in-flight", default="32,auto", help="requests in flight to compare (auto: sized by the store)")
+    parser.add_argument("--no-rclone", action="store_true", help="leave rclone out (it takes minutes at 50 ms)")
     args = parser.parse_args()
-    subprocess.run([str(ROOT / "scripts" / "install-rclone")], check=True)
+    if not args.no_rclone:
+        subprocess.run([str(ROOT / "scripts" / "install-rclone")], check=True)
 
     import servers
     from engine_bench import build_db
@@ -115,31 +123,33 @@ def main() -> int:
             through = server.__class__(server.name, f"http://127.0.0.1:{port}", server.access_key, server.secret_key,
                                        server.process, server.workdir)
             source = through.connection_string("bench", "db")
-            copied = work / f"rclone-{rtt}"
-            out_s = rclone_copy(through, "s3:bench/db/resource=people/data", str(copied))
-            in_s = rclone_copy(through, str(copied), f"s3:bench/rclone-target-{rtt}")
-            clone.append((rtt, args.records / out_s, args.records / in_s))
-            print(f"  rclone copy, defaults: out of S3 {clone[-1][1]:>7,.0f} objects/s, into S3 "
-                  f"{clone[-1][2]:>7,.0f} objects/s", flush=True)
+            if not args.no_rclone:
+                copied = work / f"rclone-{rtt}"
+                out_s = rclone_copy(through, "s3:bench/db/resource=people/data", str(copied))
+                in_s = rclone_copy(through, str(copied), f"s3:bench/rclone-target-{rtt}")
+                clone.append((rtt, args.records / out_s, args.records / in_s))
+                print(f"  rclone copy, defaults: out of S3 {clone[-1][1]:>7,.0f} objects/s, into S3 "
+                      f"{clone[-1][2]:>7,.0f} objects/s", flush=True)
             for i, choice in enumerate(args.in_flight.split(",")):
                 s3_store.IN_FLIGHT = None if choice == "auto" else int(choice)  # pinned, or the store's choice
                 b = Backups(through.connection_string("bench", "db"), str(work / f"repo-{rtt}-{i}"))
                 b.store.read_database_json()  # what a backup reads first: the store times it
                 n = b.store.in_flight
                 raw = raw_gets(through, "bench", keys, n)
-                cpu0 = time.process_time()
+                cpu0, workers0 = time.process_time(), _children_cpu()
                 t0 = time.perf_counter()
                 m = b.backup("full", verify=False)
                 backup_s, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                tree = cpu + _children_cpu() - workers0  # the decoding workers, reaped when the backup ends
                 t0 = time.perf_counter()
                 Backups(None, str(work / f"repo-{rtt}-{i}")).restore(
                     m.id, through.connection_string("bench", f"target-{rtt}-{i}"))
                 restore_s = time.perf_counter() - t0
                 rows.append((rtt, f"{n} ({choice})", args.records / raw, args.records / backup_s, args.records / restore_s,
-                             cpu / args.records * 1e6))
+                             cpu / args.records * 1e6, tree / args.records * 1e6))
                 print(f"  rtt {rtt:>4.0f} ms, {rows[-1][1]:>10} in flight: raw GET {rows[-1][2]:>7,.0f}/s  backup "
                       f"{rows[-1][3]:>7,.0f} rec/s  restore {rows[-1][4]:>7,.0f} rec/s  "
-                      f"main-process CPU {rows[-1][5]:>5.0f} us/record", flush=True)
+                      f"CPU {rows[-1][5]:>5.0f} us/record in the main process, {rows[-1][6]:>5.0f} with its workers", flush=True)
             proxy.terminate()
             proxy.join()
     finally:
@@ -149,11 +159,13 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nS3 (SeaweedFS) at added round trips, {args.records:,} records; backup/raw = the pipeline's share of "
           "the ceiling at the same number in flight")
-    for rtt, n, raw, backup, restore, cpu in rows:
-        out, into = next((o, i) for r, o, i in clone if r == rtt)
-        print(f"  {rtt:>4.0f} ms  {n:>10} in flight  backup {backup:>7,.0f} rec/s = {backup / raw:4.2f} of raw GETs, "
-              f"{backup / out:4.2f}x rclone; restore {restore:>7,.0f} rec/s = {restore / into:4.2f}x rclone; "
-              f"{cpu:5.0f} us CPU/record")
+    for rtt, n, raw, backup, restore, cpu, tree in rows:
+        out, into = next(((o, i) for r, o, i in clone if r == rtt), (None, None))
+        vs_out = f", {backup / out:4.2f}x rclone" if out else ""
+        vs_into = f" = {restore / into:4.2f}x rclone" if into else ""
+        print(f"  {rtt:>4.0f} ms  {n:>10} in flight  backup {backup:>7,.0f} rec/s = {backup / raw:4.2f} of raw GETs"
+              f"{vs_out}; restore {restore:>7,.0f} rec/s{vs_into}; CPU/record {cpu:4.0f} us main process, {tree:4.0f} us "
+              "with its workers")
     return 0
 
 
