@@ -113,6 +113,21 @@ def test_the_command_line_backs_up_in_parts_and_duckdb_reads_them(items, tmp_pat
 
     rows = duckdb.sql(f"SELECT count(*), count(DISTINCT id) FROM read_json_auto('{repo}/*/items.part-*.jsonl.gz')")
     assert rows.fetchall() == [(400, 400)]
+    # an incremental after a delete; the views over both backups read every part
+    first_key = sorted(Backups(conn, repo).store.list_data_keys("items"))[0]
+    Backups(conn, repo).store.delete(first_key)
+    inc = Backups(conn, repo).backup("incremental", shard_records=150)
+    assert [p.tombstones for p in inc.resources["items"].parts] == [1, 0, 0]
+    views = subprocess.run([*CLI, "duckdb-sql", "--repo", repo], capture_output=True, text=True)
+    assert views.returncode == 0, views.stderr
+    con = duckdb.connect()
+    con.execute(views.stdout)
+    assert con.sql("SELECT count(*), count(DISTINCT id) FROM items__state").fetchall() == [(399, 399)]
+    assert con.sql("SELECT count(*) FROM items__backup WHERE _deleted").fetchall() == [(1,)]
+    ddl = subprocess.run([*CLI, "athena-ddl", "--repo", repo, "--location-prefix", "s3://bucket/repo"],
+                         capture_output=True, text=True)
+    assert ddl.returncode == 0, ddl.stderr
+    assert all(f"{bid}/items.part-00{n}.jsonl.gz'" in ddl.stdout for bid in (out["id"], inc.id) for n in range(3))
     bad = subprocess.run([*CLI, "backup", "--source", conn, "--repo", repo, "--shard-records", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--shard-records 0" in bad.stderr and "Traceback" not in bad.stderr
