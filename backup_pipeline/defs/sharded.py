@@ -75,7 +75,7 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
         day, part = task
         store, staged = _staged(context, day, s3db, backup_repo)
         try:
-            entry = staged.stage_resource(resource) if part == WHOLE else staged.stage_part(resource, part)
+            entry = staged.stage_resource(resource, whole=True) if part == WHOLE else staged.stage_part(resource, part)
         finally:
             staged.close()
             store.close()

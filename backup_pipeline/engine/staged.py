@@ -131,11 +131,16 @@ class StagedBackup:
     def committed(self) -> Manifest | None:
         return self.repo.read_manifest(self.backup_id)
 
-    def stage_resource(self, name: str) -> ResourceEntry:
+    def stage_resource(self, name: str, whole: bool = False) -> ResourceEntry:
+        """Back up the resource in this step (its parts one after the other when it is sharded;
+        `whole`: in one piece, as its shard plan found it fits one part)."""
         self._stageable(name)
         with self._lease():
             self.run.refuse_partial_source()
-            result = self.run.backup_resource(self.backup_id, name, self.plan.database)
+            if whole:
+                result = self.run.backup_part(self.backup_id, name, self.plan.database, None)
+            else:
+                result = self.run.backup_resource(self.backup_id, name, self.plan.database)
             result = self.run.with_parquet(self.backup_id, name, result, self.plan.database)
             write_json(self.repo, self.backup_id, stage_name(name), result)
         return result

@@ -97,6 +97,10 @@ def test_a_sharded_resource_backs_up_incrementally_part_by_part_and_restores_as_
     assert _ranges(synth) == _ranges(full) and synth.resources["items"].records == 400
     again = b.backup("full", shard_records=100)
     assert _ranges(again) == _ranges(full)
+    # without the setting, an incremental takes the resource whole, diffed against every part
+    whole = b.backup("incremental")
+    assert not whole.resources["items"].sharded and whole.resources["items"].unchanged == 400
+    assert whole.resources["items"].records == whole.resources["items"].tombstones == 0
     # another setting re-cuts
     assert len(b.backup("full", shard_records=200).resources["items"].parts) == 2
 
