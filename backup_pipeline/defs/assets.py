@@ -85,7 +85,8 @@ class DayOutcome:
     already_committed: bool = False
 
 
-def _open(s3db: S3dbSource, backup_repo: BackupRepository):
+def open_backup(s3db: S3dbSource, backup_repo: BackupRepository):
+    """The source store, the repository, the backup request and the lease options a step works with."""
     source = s3db.settings()
     source.check()
     request = BackupRequest(compression=backup_repo.compression, passphrase=source.resolved_passphrase(),
@@ -101,7 +102,7 @@ def backup_day(context, day: str, resources: list[str], commit: bool, s3db: S3db
                backup_repo: BackupRepository, forced: str | None, also_check: list[str] = ()) -> DayOutcome:
     """Back up `resources` for the day and check them (and the already staged `also_check`);
     with `commit`, commit if every check passed. Everything under one lease."""
-    store, repo, request, lock = _open(s3db, backup_repo)
+    store, repo, request, lock = open_backup(s3db, backup_repo)
     retries_before = retry_count()
     when = date.fromisoformat(day)
     try:

@@ -18,13 +18,14 @@ before the run (a valid chain, only a longer incremental); back up day by day fo
 """
 
 
+import re
 from datetime import date
 
 import dagster as dg
 
-from ..engine.staged import StagedBackup, TypePolicy, partition_lease
-from .assets import (GROUP, BackupRunConfig, _open, column_schema, daily, file_metadata, resource_asset_key)
-from .checks import RESOURCE_CHECK, check_specs, resource_check_names, resource_checks
+from ..engine.staged import StagedBackup, TypePolicy
+from .assets import GROUP, BackupRunConfig, column_schema, daily, file_metadata, open_backup, resource_asset_key
+from .checks import RESOURCE_CHECK, resource_check_names, resource_checks
 from .resources import BackupRepository, S3dbSource
 
 WHOLE = -1  # the part number of a resource backed up in one step (it fits one part)
@@ -38,8 +39,8 @@ def _days(context) -> list[str]:
     return [tags["dagster/partition"]]
 
 
-def _staged(context, day: str, s3db: S3dbSource, backup_repo: BackupRepository, forced: str | None = None):
-    store, repo, request, lock = _open(s3db, backup_repo)
+def _staged(day: str, s3db: S3dbSource, backup_repo: BackupRepository, forced: str | None = None):
+    store, repo, request, lock = open_backup(s3db, backup_repo)
     policy = TypePolicy(full_weekday=backup_repo.full_weekday, force=forced)
     return store, StagedBackup.for_day(store, repo, date.fromisoformat(day), policy, request, lock)
 
@@ -47,14 +48,14 @@ def _staged(context, day: str, s3db: S3dbSource, backup_repo: BackupRepository, 
 def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool = False):
     """The graph-backed asset of one sharded resource and its blocking check."""
     key = resource_asset_key(resource)
-    tag = resource.replace("-", "_")
+    tag = re.sub(r"[^A-Za-z0-9_]", "_", resource)  # what Dagster allows in an op name
 
     @dg.op(name=f"{tag}__shard_plan", out=dg.DynamicOut(tuple))
     def shard_plan(context: dg.OpExecutionContext, config: BackupRunConfig, s3db: S3dbSource,
                    backup_repo: BackupRepository):
         forced = (config.type.value if config.type else None) or context.run.tags.get("backup_pipeline/type")
         for day in sorted(_days(context)):  # oldest first
-            store, staged = _staged(context, day, s3db, backup_repo, forced)
+            store, staged = _staged(day, s3db, backup_repo, forced)
             try:
                 if staged.committed() is not None:
                     context.log.info(f"{day}: backup {staged.backup_id} is already committed; nothing to back up")
@@ -73,7 +74,7 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
     def backup_part(context: dg.OpExecutionContext, task: tuple, s3db: S3dbSource,
                     backup_repo: BackupRepository) -> tuple:
         day, part = task
-        store, staged = _staged(context, day, s3db, backup_repo)
+        store, staged = _staged(day, s3db, backup_repo)
         try:
             entry = staged.stage_resource(resource, whole=True) if part == WHOLE else staged.stage_part(resource, part)
         finally:
@@ -88,7 +89,7 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
         parted = {day for day, part in tasks if part != WHOLE}
         last = None
         for day in sorted(_days(context)):
-            store, staged = _staged(context, day, s3db, backup_repo)
+            store, staged = _staged(day, s3db, backup_repo)
             try:
                 committed = staged.committed()
                 if committed is not None:
@@ -123,7 +124,7 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
     def file_valid(context: dg.AssetCheckExecutionContext, s3db: S3dbSource, backup_repo: BackupRepository):
         results = []
         for day in sorted(_days(context)):
-            store, staged = _staged(context, day, s3db, backup_repo)
+            store, staged = _staged(day, s3db, backup_repo)
             try:
                 committed = staged.committed()
                 entry = committed.resources.get(resource) if committed else staged.stage_info(resource)
