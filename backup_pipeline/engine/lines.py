@@ -1,11 +1,13 @@
 """One line of a backup file: the decoded record plus, under one reserved key, the raw object.
 
-    {"id": "u1", "name": "José", ..., "_s3db": {"key": ..., "metadata": {...}, "contentType": ...,
-                                                "body": "<utf-8 text>" | "body64": "<base64>",
-                                                "etag": ..., "lastModified": ..., "size": n}}
+    {"id": "u1", "name": "José", ..., "_deleted": false,
+     "_s3db": {"key": ..., "metadata": {...}, "contentType": ..., "body": "<utf-8 text>" | "body64": "<base64>",
+               "etag": ..., "lastModified": ..., "size": n}}
     tombstone: {"id": "u4", "_deleted": true, "_s3db": {"key": ..., "deleted": true}}
 
-Analysts read the decoded columns; restore reads only `_s3db`, which is byte-exact.
+Analysts read the decoded columns; restore reads only `_s3db`, which is byte-exact. `_deleted` is
+on every line (false on records, since backups of this version), so a plain DuckDB glob over full
+and incremental files sees the same column whichever file it reads first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..store import RawObject
 from ..store.filesystem import iso_ms, parse_iso
 
 RAW_KEY = "_s3db"
+DELETED_KEY = "_deleted"
 
 
 def raw_to_json(obj: RawObject) -> dict:
@@ -52,12 +55,12 @@ def raw_from_json(raw: dict) -> RawObject:
 
 
 def record_line(decoded: dict, obj: RawObject) -> bytes:
-    return orjson.dumps({**decoded, RAW_KEY: raw_to_json(obj)}, option=orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps({**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def tombstone_line(record_id: str, key: str) -> bytes:
     return orjson.dumps(
-        {"id": record_id, "_deleted": True, RAW_KEY: {"key": key, "deleted": True}},
+        {"id": record_id, DELETED_KEY: True, RAW_KEY: {"key": key, "deleted": True}},
         option=orjson.OPT_APPEND_NEWLINE,
     )
 

@@ -49,3 +49,28 @@ def test_plain_duckdb_reads_the_state_at_the_latest_backup(tmp_path):
     columns = out["columns"]
     assert columns["score"] == "DOUBLE" and columns["age"] == "BIGINT" and columns["_deleted"] == "BOOLEAN"
     assert "_backup_id" in columns and "_s3db" not in columns  # the raw object stays out
+
+
+PLAIN_GLOB = """
+import sys, json, duckdb
+glob = sys.argv[1]
+# no union_by_name: the first file read (a full) decides the columns
+rows = duckdb.sql(f"SELECT count(*), count(*) FILTER (WHERE _deleted), count(*) FILTER (WHERE NOT _deleted) "
+                  f"FROM read_json_auto('{glob}')").fetchall()[0]
+print(json.dumps(rows))
+"""
+
+
+def test_a_plain_glob_over_full_and_incremental_files_reads_data_lines_with_deleted_on_each(tmp_path):
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    b = Backups(f"file://{src}", repo)
+    full = b.backup("full")
+    open_store(f"file://{src}").delete("resource=users/data/id=u1")
+    inc = b.backup("incremental")
+    ran = subprocess.run([sys.executable, "-c", PLAIN_GLOB, f"{repo}/*/users.jsonl.gz"], capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    lines, deleted, live = orjson.loads(ran.stdout)
+    # every line of the data files, none of the key indexes; the tombstone seen although the full was read first
+    recorded = sum(m.resources["users"].records + m.resources["users"].tombstones for m in (full, inc))
+    assert (lines, deleted, live) == (recorded, 1, recorded - 1)
