@@ -93,6 +93,10 @@ def test_a_sharded_resource_backs_up_incrementally_part_by_part_and_restores_as_
     diff = b.diff(full.id, inc.id)["items"]
     assert (len(diff.added), diff.changed, diff.removed) == (1, [ids[0]], [ids[-1]])
     assert len(list(b.ls(inc.id))) == 400
+    assert [s.status for s in b.find(ids[0])] == ["added", "changed"]
+    assert b.dump(inc.id, "items", ids[0])["name"] == "renamed"
+    one = b.restore(inc.id, f"file://{tmp_path / 'one'}", resources=["items"], ids=[ids[0]])
+    assert one.as_json()["totals"]["written"] == 1
     synth = b.backup("synthetic-full")
     assert _ranges(synth) == _ranges(full) and synth.resources["items"].records == 400
     again = b.backup("full", shard_records=100)
