@@ -198,7 +198,10 @@ def _backups_views(repo, manifests: list[Manifest]) -> list[tuple[str, str]]:
         ORDER BY started_at, id"""), ("backup_resources", """CREATE OR REPLACE VIEW backup_resources AS
         SELECT b.id AS backup_id, b.type, b.started_at, e.key AS resource, e.value.records AS records,
                e.value.tombstones AS tombstones, e.value.unchanged AS unchanged, e.value.snapshot AS snapshot,
-               e.value.lines AS lines, e.value.bytes AS bytes, e.value.compression AS compression,
+               -- a sharded resource's files are its parts
+               coalesce(e.value.lines, list_sum(list_transform(e.value.parts, p -> p.lines))) AS lines,
+               coalesce(e.value.bytes, list_sum(list_transform(e.value.parts, p -> p.bytes))) AS bytes,
+               coalesce(e.value.compression, e.value.parts[1].compression) AS compression,
                e.value.parquet.bytes AS parquet_bytes
         FROM backups b, unnest(map_entries(b.resources)) AS t(e)
         ORDER BY b.started_at, b.id, resource""")]

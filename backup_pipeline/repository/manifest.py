@@ -486,7 +486,8 @@ DUCKDB_COLUMNS = (
     "'totals': 'STRUCT(records BIGINT, tombstones BIGINT, bytes BIGINT)', "
     "'resources': 'MAP(VARCHAR, STRUCT(records BIGINT, tombstones BIGINT, unchanged BIGINT, fetched BIGINT, "
     "snapshot BOOLEAN, file VARCHAR, compression VARCHAR, lines BIGINT, bytes BIGINT, "
-    "parquet STRUCT(file VARCHAR, \"rows\" BIGINT, bytes BIGINT)))'}"
+    "parquet STRUCT(file VARCHAR, \"rows\" BIGINT, bytes BIGINT), "
+    "parts STRUCT(file VARCHAR, compression VARCHAR, lines BIGINT, bytes BIGINT)[]))'}"
 )
 
 

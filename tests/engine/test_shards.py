@@ -132,6 +132,9 @@ def test_the_command_line_backs_up_in_parts_and_duckdb_reads_them(items, tmp_pat
     con.execute(views.stdout)
     assert con.sql("SELECT count(*), count(DISTINCT id) FROM items__state").fetchall() == [(399, 399)]
     assert con.sql("SELECT count(*) FROM items__backup WHERE _deleted").fetchall() == [(1,)]
+    part_lines = sum(f.lines for f in inc.resources["items"].data_files())
+    assert con.sql(f"SELECT lines, compression FROM backup_resources WHERE backup_id = '{inc.id}'").fetchall() == [
+        (part_lines, "gzip")]
     ddl = subprocess.run([*CLI, "athena-ddl", "--repo", repo, "--location-prefix", "s3://bucket/repo"],
                          capture_output=True, text=True)
     assert ddl.returncode == 0, ddl.stderr
