@@ -75,6 +75,14 @@ def test_four_shards_run_as_steps_of_their_own_and_restore_as_s3db_reads_the_sou
         ]))
         second = _run(instance, MONDAY)
         assert len(_part_steps(second)) == 4
+        committed = sorted(repo.backup_ids())
+        again = _run(instance, MONDAY)  # a committed partition again: green, nothing written
+        assert _part_steps(again) == {} and sorted(repo.backup_ids()) == committed
+        mats = {e.asset_key.path[-1]: e.step_materialization_data.materialization.metadata
+                for e in again.get_asset_materialization_events()}
+        monday = next(b for b in committed if b.startswith("incr-"))
+        assert mats["items"]["backup_id"].value == mats["backup_manifest"]["backup_id"].value == monday
+        assert mats["backup_manifest"]["already_committed"].value and mats["items"]["records"].value == 2
     inc = next(repo.read_manifest(b) for b in repo.backup_ids() if b.startswith("incr-"))
     assert inc.parent == full.id and inc.partition == MONDAY
     assert [p.key_range for p in inc.resources["items"].parts] == [p.key_range for p in entry.parts]  # stable

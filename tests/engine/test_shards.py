@@ -169,3 +169,43 @@ def test_a_sharded_backup_from_s3_lists_each_part_from_its_start(s3_server, buck
     b.restore(inc.id, f"file://{tmp_path / 'restored'}")
     data = lambda store: {k: v for k, v in snapshot(store).items() if "/data/" in k}  # noqa: E731
     assert data(open_store(f"file://{tmp_path / 'restored'}")) == data(source) and len(data(source)) == 299
+
+
+def test_a_tampered_or_missing_part_fails_naming_it_and_nothing_looks_complete(tmp_path):
+    from datetime import date
+
+    from backup_pipeline.engine.backup import BackupRequest
+    from backup_pipeline.engine.staged import StagedBackup, TypePolicy
+    from backup_pipeline.errors import IntegrityError
+    from backup_pipeline.repository import FilesystemRepository
+    from backup_pipeline.store import open_store
+
+    make_items_db(tmp_path / "src", 300)
+    conn, repo = f"file://{tmp_path / 'src'}", str(tmp_path / "repo")
+    m = Backups(conn, repo).backup("full", shard_records=100)
+    part = tmp_path / "repo" / m.id / "items.part-001.jsonl.gz"
+    part.write_bytes(part.read_bytes()[:-20])  # truncated
+    with pytest.raises(IntegrityError, match="items.part-001.jsonl.gz"):
+        Backups(None, repo).restore(m.id, f"file://{tmp_path / 'restored'}")
+    done = subprocess.run([*CLI, "verify", m.id, "--repo", repo], capture_output=True, text=True)
+    assert done.returncode == 4 and "items.part-001.jsonl.gz" in done.stderr and "Traceback" not in done.stderr
+
+    manifest = tmp_path / "repo" / m.id / "s3db.json"
+    data = orjson.loads(manifest.read_bytes())
+    data["resources"]["items"]["parts"] = {"not": "a list"}
+    manifest.write_bytes(orjson.dumps(data))
+    shown = subprocess.run([*CLI, "status", m.id, "--repo", repo], capture_output=True, text=True)
+    assert shown.returncode == 4 and "parts are not a JSON list" in shown.stderr and "Traceback" not in shown.stderr
+
+    # a staged backup whose part step did not run cannot be joined, nor committed
+    staged = StagedBackup.for_day(open_store(conn), FilesystemRepository(tmp_path / "repo2"), date(2026, 11, 22),
+                                  TypePolicy(force="full"), BackupRequest(shard_records=100))
+    with staged:
+        assert len(staged.shard_plan("items").ranges) == 3
+        staged.stage_part("items", 0)
+        staged.stage_part("items", 2)
+        with pytest.raises(IntegrityError, match=r"part\(s\) 1 of resource 'items' were not backed up"):
+            staged.join_parts("items")
+        with pytest.raises(IntegrityError, match="items"):
+            staged.commit()
+    assert FilesystemRepository(tmp_path / "repo2").read_manifest(staged.backup_id) is None
