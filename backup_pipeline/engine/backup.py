@@ -213,6 +213,7 @@ class BackupRun:
         self.store, self.repo, self.req = store, repo, request
         self.progress = progress or Progress()
         self.parent = parent
+        self._newest: Manifest | bool | None = None  # the newest committed backup (False: none), for shard ranges
         self.decoder = RecordDecoder(request.workers, main_reads=not getattr(store, "reads_in_workers", False))
         check_compression(request.compression)
 
@@ -325,8 +326,10 @@ class BackupRun:
         return ranges
 
     def _newest_entry(self, name: str) -> ResourceEntry | None:
-        manifests = complete_manifests(self.repo, source_identity(self.store))
-        return manifests[-1].resources.get(name) if manifests else None
+        if self._newest is None:  # read once per run, not once per resource
+            manifests = complete_manifests(self.repo, source_identity(self.store))
+            self._newest = manifests[-1] if manifests else False
+        return self._newest.resources.get(name) if self._newest else None
 
     def backup_part(self, backup_id: str, name: str, db_json: dict, key_range: KeyRange | None) -> ResourceEntry:
         """The resource (key_range None) or the part of it in `key_range`, written to its own files."""
