@@ -153,33 +153,38 @@ def _backup_staged(context, staged: StagedBackup, repo, resources: list[str], co
     return out
 
 
-def file_metadata(backup_id: str, entry: ResourceEntry, repo_describe) -> dict:
-    """Where a resource's data is: its file and sha256, or its parts' files."""
+def entry_metadata(backup_id: str, plan_type: str, parent: str | None, database: dict, resource: str,
+                   entry: ResourceEntry, repo_describe) -> dict:
+    """A resource's materialization metadata: counts, where its data is (its file and sha256, or
+    its parts' files), its columns; `parquet_rows` with a mirror."""
     if entry.data is not None:
-        return {"sha256": entry.data.sha256, "file": dg.MetadataValue.path(repo_describe(backup_id, entry.data.file))}
-    return {"parts": dg.MetadataValue.int(len(entry.parts)),
-            "files": dg.MetadataValue.md("\n".join(f"- `{repo_describe(backup_id, f.file)}` ({f.lines:,} lines)"
-                                                    for f in entry.data_files()))}
+        files = {"sha256": entry.data.sha256, "file": dg.MetadataValue.path(repo_describe(backup_id, entry.data.file))}
+    else:
+        files = {"parts": dg.MetadataValue.int(len(entry.parts)),
+                 "files": dg.MetadataValue.md("\n".join(f"- `{repo_describe(backup_id, f.file)}` ({f.lines:,} lines)"
+                                                         for f in entry.data_files()))}
+    md = {
+        "backup_id": backup_id, "type": plan_type, "parent": parent or "none",
+        "records": dg.MetadataValue.int(entry.records), "tombstones": dg.MetadataValue.int(entry.tombstones),
+        "unchanged": dg.MetadataValue.int(entry.unchanged), "bytes": dg.MetadataValue.int(entry.data_bytes),
+        **files, "dagster/row_count": dg.MetadataValue.int(entry.records),
+        "dagster/column_schema": column_schema(database, resource),
+    }
+    if entry.parquet is not None:
+        md["parquet_rows"] = dg.MetadataValue.int(entry.parquet.rows)
+    return md
 
 
 def _resource_metadata(outcome: DayOutcome, resource: str, repo_describe) -> dict:
     entry = outcome.entries[resource]
-    md = {
-        "backup_id": outcome.backup_id, "type": outcome.type, "parent": outcome.parent or "none",
-        "records": dg.MetadataValue.int(entry.records), "tombstones": dg.MetadataValue.int(entry.tombstones),
-        "unchanged": dg.MetadataValue.int(entry.unchanged), "bytes": dg.MetadataValue.int(entry.data_bytes),
-        **file_metadata(outcome.backup_id, entry, repo_describe),
-        "dagster/row_count": dg.MetadataValue.int(entry.records),
-        "dagster/column_schema": column_schema(outcome.database, resource),
-        "already_committed": outcome.already_committed, "retries": dg.MetadataValue.int(outcome.retries),
-    }
+    md = {**entry_metadata(outcome.backup_id, outcome.type, outcome.parent, outcome.database, resource, entry,
+                           repo_describe),
+          "already_committed": outcome.already_committed, "retries": dg.MetadataValue.int(outcome.retries)}
     seconds = outcome.seconds.get(resource)
     if seconds is not None:
         md["duration_s"] = dg.MetadataValue.float(round(seconds, 3))
         if seconds >= 1.0:  # a rate over milliseconds says nothing
             md["records_per_second"] = dg.MetadataValue.float(round(entry.fetched / seconds, 1))
-    if entry.parquet is not None:
-        md["parquet_rows"] = dg.MetadataValue.int(entry.parquet.rows)
     return md
 
 

@@ -19,12 +19,13 @@ before the run (a valid chain, only a longer incremental); back up day by day fo
 
 
 import re
+from contextlib import contextmanager
 from datetime import date
 
 import dagster as dg
 
 from ..engine.staged import StagedBackup, TypePolicy
-from .assets import GROUP, BackupRunConfig, column_schema, daily, file_metadata, open_backup, resource_asset_key
+from .assets import GROUP, BackupRunConfig, daily, entry_metadata, open_backup, resource_asset_key
 from .checks import RESOURCE_CHECK, resource_check_names, resource_checks
 from .resources import BackupRepository, S3dbSource
 
@@ -39,10 +40,16 @@ def _days(context) -> list[str]:
     return [tags["dagster/partition"]]
 
 
+@contextmanager
 def _staged(day: str, s3db: S3dbSource, backup_repo: BackupRepository, forced: str | None = None):
+    """The day's staged backup (planned now if no step did), its store closed afterwards."""
     store, repo, request, lock = open_backup(s3db, backup_repo)
-    policy = TypePolicy(full_weekday=backup_repo.full_weekday, force=forced)
-    return store, StagedBackup.for_day(store, repo, date.fromisoformat(day), policy, request, lock)
+    try:
+        policy = TypePolicy(full_weekday=backup_repo.full_weekday, force=forced)
+        with StagedBackup.for_day(store, repo, date.fromisoformat(day), policy, request, lock) as staged:
+            yield staged
+    finally:
+        store.close()
 
 
 def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool = False):
@@ -55,15 +62,11 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
                    backup_repo: BackupRepository):
         forced = (config.type.value if config.type else None) or context.run.tags.get("backup_pipeline/type")
         for day in sorted(_days(context)):  # oldest first
-            store, staged = _staged(day, s3db, backup_repo, forced)
-            try:
+            with _staged(day, s3db, backup_repo, forced) as staged:
                 if staged.committed() is not None:
                     context.log.info(f"{day}: backup {staged.backup_id} is already committed; nothing to back up")
                     continue
                 plan = staged.shard_plan(resource)
-            finally:
-                staged.close()
-                store.close()
             parts = [r.part for r in plan.ranges] if plan else [WHOLE]
             context.log.info(f"{day}: {resource} of {staged.backup_id} in {len(parts)} part(s)"
                              + (f" of about {plan.shard_records:,} records" if plan else ""))
@@ -74,12 +77,8 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
     def backup_part(context: dg.OpExecutionContext, task: tuple, s3db: S3dbSource,
                     backup_repo: BackupRepository) -> tuple:
         day, part = task
-        store, staged = _staged(day, s3db, backup_repo)
-        try:
+        with _staged(day, s3db, backup_repo) as staged:
             entry = staged.stage_resource(resource, whole=True) if part == WHOLE else staged.stage_part(resource, part)
-        finally:
-            staged.close()
-            store.close()
         context.log.info(f"{day}: {resource} part {part if part != WHOLE else '(whole)'}: {entry.records:,} records, "
                          f"{entry.tombstones:,} tombstones, {entry.seconds:.1f} s")
         return task
@@ -87,10 +86,8 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
     @dg.op(name=f"{tag}__join", out=dg.Out(dg.Nothing))
     def join(context: dg.OpExecutionContext, tasks: list, s3db: S3dbSource, backup_repo: BackupRepository):
         parted = {day for day, part in tasks if part != WHOLE}
-        last = None
         for day in sorted(_days(context)):
-            store, staged = _staged(day, s3db, backup_repo)
-            try:
+            with _staged(day, s3db, backup_repo) as staged:
                 committed = staged.committed()
                 if committed is not None:
                     entry = committed.resources[resource]
@@ -98,19 +95,10 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
                     entry = staged.join_parts(resource)
                 else:
                     entry = staged.stage_info(resource)
-                last = (staged, entry)
-            finally:
-                staged.close()
-                store.close()
-        staged, entry = last
-        describe = backup_repo.open().describe
-        return dg.Output(None, metadata={
-            "backup_id": staged.backup_id, "type": staged.plan.type, "parent": staged.plan.parent or "none",
-            "records": dg.MetadataValue.int(entry.records), "tombstones": dg.MetadataValue.int(entry.tombstones),
-            "unchanged": dg.MetadataValue.int(entry.unchanged), "bytes": dg.MetadataValue.int(entry.data_bytes),
-            **file_metadata(staged.backup_id, entry, describe),
-            "dagster/row_count": dg.MetadataValue.int(entry.records),
-            "dagster/column_schema": column_schema(staged.plan.database, resource)})
+                plan = staged.plan
+        # the last day's figures, as the other assets report a backfill
+        return dg.Output(None, metadata=entry_metadata(plan.id, plan.type, plan.parent, plan.database, resource, entry,
+                                                       backup_repo.open().describe))
 
     @dg.graph_asset(key=key, group_name=GROUP, partitions_def=daily, kinds={source_kind, "json"},
                     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -124,14 +112,10 @@ def build_sharded_asset(resource: str, *, source_kind: str = "s3", parquet: bool
     def file_valid(context: dg.AssetCheckExecutionContext, s3db: S3dbSource, backup_repo: BackupRepository):
         results = []
         for day in sorted(_days(context)):
-            store, staged = _staged(day, s3db, backup_repo)
-            try:
+            with _staged(day, s3db, backup_repo) as staged:
                 committed = staged.committed()
                 entry = committed.resources.get(resource) if committed else staged.stage_info(resource)
                 results += resource_checks(staged.repo, staged.backup_id, resource, entry, key, parquet, context.log)
-            finally:
-                staged.close()
-                store.close()
         failed = [r for r in results if not r.passed]
         return failed[0] if failed else results[-1]
 
