@@ -17,7 +17,7 @@ from ..errors import ConflictError, NotFound, UsageError, os_error
 from .base import MANIFEST_NAME, ROOT_NAMES, Location
 from .manifest import Manifest
 from .encryption import PLAIN
-from .layout import depth, resolve, split_template
+from .layout import backup_id_in, depth, resolve, split_template
 
 
 def _check_name(name: str, what: str) -> str:
@@ -88,14 +88,9 @@ class FilesystemRepository:
         if not self.root.is_dir():
             return []
         pattern = "/".join(["*"] * depth(self.layout))
-        return sorted(p.name for p in self.root.glob(pattern) if p.is_dir() and not p.name.startswith(".")
-                      and p.name not in ROOT_NAMES and self._dir_ok(p))
-
-    def _dir_ok(self, p: Path) -> bool:
-        try:
-            return self._dir(p.name) == p
-        except UsageError:
-            return False
+        ids = (backup_id_in(self.layout, p.relative_to(self.root).as_posix()) for p in self.root.glob(pattern)
+               if p.is_dir() and not p.name.startswith(".") and p.name not in ROOT_NAMES)
+        return sorted(i for i in ids if i is not None)
 
     @contextmanager
     def create_file(self, backup_id: str, name: str) -> Iterator[BinaryIO]:

@@ -43,5 +43,21 @@ def resolve(layout: str, backup_id: str) -> str:
     return layout.format(id=backup_id, type=m["type"], date=d.strftime("%Y-%m-%d"), time=m["time"])
 
 
+def backup_id_in(layout: str, folder: str) -> str | None:
+    """The backup id whose folder is `folder` (relative to the root), or None when the folder
+    is not one the template makes. The id is read from the template's last segment, so a
+    Hive-style "backup_id={id}" folder names backup "full-...", not "backup_id=full-..."."""
+    last = layout.rsplit("/", 1)[-1]
+    pattern = "".join(f"(?P<{m[1]}>[^/]+?)" if m[1] == "id" else "[^/]+?" if m[1] else re.escape(m[2])
+                      for m in re.finditer(r"{([a-z]+)}|([^{]+)", last))
+    m = re.fullmatch(pattern, folder.rsplit("/", 1)[-1])
+    if m is None:
+        return None
+    try:
+        return m["id"] if resolve(layout, m["id"]) == folder else None
+    except UsageError:
+        return None
+
+
 def depth(layout: str) -> int:
     return layout.count("/") + 1

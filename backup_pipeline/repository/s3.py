@@ -31,7 +31,7 @@ from ..store import retry as retry_module
 from ..store.retry import RETRIES, is_transient, retry
 from .s3_options import S3Options  # noqa: F401 - re-exported: the options of an S3 repository
 from .encryption import PLAIN
-from .layout import depth, resolve, split_template
+from .layout import backup_id_in, depth, resolve, split_template
 from .object_lock import ObjectLock, open_object_lock
 
 def _retried(method):
@@ -245,11 +245,9 @@ class S3Repository:
             for meta in page:
                 parts = meta["path"].split("/")
                 if len(parts) == d + 1 and parts[0] not in ROOT_NAMES:
-                    try:
-                        if self._dir(parts[d - 1]) == "/".join(parts[:d]):
-                            ids.add(parts[d - 1])
-                    except UsageError:
-                        continue
+                    backup_id = backup_id_in(self.layout, "/".join(parts[:d]))
+                    if backup_id is not None:
+                        ids.add(backup_id)
         return sorted(ids)
 
     @contextmanager

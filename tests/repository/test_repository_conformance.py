@@ -19,6 +19,7 @@ from backup_pipeline.repository.lock import acquire
 from backup_pipeline.repository.manifest import Manifest
 from backup_pipeline.repository import FilesystemRepository, open_repository
 from backup_pipeline.engine.copy import copy_backup
+from backup_pipeline.query.connection import connect
 from backup_pipeline.repository.multi import MultiRepository
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from backup_pipeline.store import open_store
@@ -207,6 +208,34 @@ def test_fs_template_places_backups_by_date_and_type(tmp_path):
     m = Backups(src, repo).backup("full", resources=["users"])
     day = m["id"].split("-", 1)[1][:10]
     assert (tmp_path / "repo" / day / "full" / m["id"] / "s3db.json").exists()
+
+
+@pytest.mark.parametrize("where", ["fs", "moto"])
+def test_hive_style_folders_list_by_backup_id_and_read_as_partition_columns(where, tmp_path, request, bucket_name):
+    """`dt={date}/backup_id={id}`: the id is read from the folder's last segment, so list, the
+    incremental's parent and restore work, and a plain DuckDB glob with hive_partitioning gives
+    every line its dt and backup_id columns."""
+    template = "dt={date}/backup_id={id}"
+    if where == "fs":
+        repo = open_repository(f"{tmp_path}/repo/{template}")
+        glob = f"{tmp_path}/repo/*/*/users.jsonl.gz"
+    else:
+        repo = s3_repo(request.getfixturevalue("moto_server"), bucket_name, prefix=f"backups/{template}")
+        glob = f"s3://{bucket_name}/backups/*/*/users.jsonl.gz"
+    con = connect(repo)  # httpfs and an S3 secret for the S3 repository
+    src = open_store(f"file://{copy_fs_db(tmp_path / 'src')}")
+    b = Backups(src, repo)
+    full = b.backup("full")
+    src.delete("resource=users/data/id=u1")
+    inc = b.backup("incremental")
+    assert [i.id for i in b.list()] == [full["id"], inc["id"]] and inc["parent"] == full["id"]
+    day = full["id"].split("-", 1)[1][:10]
+    assert repo.backup_dir(full["id"]) == f"dt={day}/backup_id={full['id']}"
+    rows = con.execute(f"SELECT backup_id, dt::VARCHAR, count(*), count(*) FILTER (WHERE _deleted) "
+                       f"FROM read_json_auto('{glob}', hive_partitioning = true) GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == [(full["id"], day, 4, 0), (inc["id"], day, 1, 1)]
+    target = open_store(f"file://{tmp_path / 'dst'}", create=True)
+    assert b.restore(inc["id"], target).resources["users"].written == 3
 
 
 def test_s3_storage_class_and_sse(seaweedfs_server, bucket_name, tmp_path):
