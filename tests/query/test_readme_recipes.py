@@ -1,6 +1,6 @@
 """The analysts' recipes in README.md ("Querying backups") run as written: the views printed by
 `duckdb-sql` loaded into a plain DuckDB (no project import), then every statement of the block,
-over a repository holding a full and an incremental."""
+over a repository holding a full, an incremental and an unfinished backup."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ def test_every_readme_recipe_runs_in_plain_duckdb(tmp_path):
     b = Backups(f"file://{src}", repo)
     b.backup("full")
     open_store(f"file://{src}").delete("resource=users/data/id=u1")
-    b.backup("incremental")
+    inc = b.backup("incremental")
+    unfinished = Path(repo) / (inc["id"].replace("incremental-", "full-")[:-4] + "dead")  # files, no manifest
+    unfinished.mkdir()
+    (unfinished / "users.jsonl.gz").write_bytes((Path(repo) / inc["id"] / "users.jsonl.gz").read_bytes())
     views = subprocess.run([*CLI, "duckdb-sql", "--repo", repo], capture_output=True, text=True, timeout=120)
     assert views.returncode == 0, views.stderr
     (tmp_path / "views.sql").write_text(views.stdout)
@@ -51,4 +54,4 @@ def test_every_readme_recipe_runs_in_plain_duckdb(tmp_path):
     assert [row[0] for row in active] == sorted(row[0] for row in active) and "u1" not in [r[0] for r in active]
     assert [row[1] for row in backups] == ["incremental", "full"]
     assert ["users", 0, 1, False] in [row[1:] for row in per_resource]  # the incremental's tombstone
-    assert glob == [[4, 1]]  # the full's 4 records and the incremental's tombstone
+    assert glob == [[4, 1]]  # the full's 4 records and the incremental's tombstone, not the unfinished one
