@@ -10,9 +10,12 @@ def add_parser(sub) -> None:
         "athena-ddl",
         help="print Athena CREATE EXTERNAL TABLE / VIEW statements over the backups in place",
         description="Print the statements that let Athena query the backups where they are: per resource a "
-        "JSON SerDe table over RESOURCE.jsonl.gz and a Parquet table over the RESOURCE.parquet mirror (when "
-        "there is one), partitioned by backup id, views picking the resource's files, and a view of the "
-        "state at the latest backup (or at --backup). Columns are typed from the s3db schema.",
+        "JSON SerDe table over RESOURCE.jsonl.gz and a Parquet table over the RESOURCE.parquet mirror, views "
+        "with each line's backup id, and a view of the state at the latest backup. Columns are typed from the "
+        "s3db schema. Over an S3 repository the tables use partition projection over the repository's tables/ "
+        "folder (written at each commit), so backups made later need no new DDL; with --backup, or a local "
+        "repository and --location-prefix, the tables have one partition per backup and the views are pinned "
+        "to the backups that exist now.",
     )
     add_repo_options(p)
     p.add_argument("--backup", dest="backup_id", default=None, metavar="ID",

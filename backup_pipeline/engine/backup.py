@@ -9,6 +9,7 @@ bounded window of records and of the parent's index, whatever the resource's siz
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Iterable, Iterator
 
 from ..compression import check_compression, file_name
-from ..errors import CorruptObject, NotFound, UsageError
+from ..errors import BackupPipelineError, CorruptObject, NotFound, UsageError
 from ..format import ResourceSchema
 from ..repository import Repository
 from ..repository.files import FileWriter, write_json
@@ -33,6 +34,7 @@ from .catalog import complete_manifests
 from .lines import raw_to_json, tombstone_line
 from .progress import Progress
 from .shards import cut_ranges, reusable_ranges, within
+from .tables import write_tables
 from .verify import verify_files
 
 # S3 gives LastModified to the second and clocks drift: an object whose LastModified is not
@@ -42,6 +44,8 @@ CHANGE_SAFETY = timedelta(seconds=2)
 # A full backup built in the repository from the newest chain, without reading the source (synthetic.py).
 SYNTHETIC_FULL = "synthetic-full"
 BACKUP_TYPES = ("full", "incremental", SYNTHETIC_FULL)
+
+log = logging.getLogger(__name__)
 
 
 def now_utc() -> datetime:
@@ -124,7 +128,21 @@ def commit_backup(repo: Repository, manifest: Manifest, verify: bool = True, pro
         manifest.verified = True
     manifest.finished_at = iso_ms(now_utc())
     repo.commit_manifest(manifest.id, manifest)
+    publish_tables(repo, manifest, progress)
     return manifest
+
+
+def publish_tables(repo: Repository, manifest: Manifest, progress: Progress | None = None) -> None:
+    """The committed backup's table files (tables.py). The backup is whole without them, so a
+    failure here is a warning, mended by the next `athena-ddl`, not a failed backup."""
+    try:
+        write_tables(repo, manifest)
+    except BackupPipelineError as exc:
+        text = f"backup {manifest.id} is committed, but its Athena table files were not written ({exc}); " \
+               "`backup-pipeline athena-ddl` writes them"
+        log.warning(text)
+        if progress is not None:
+            progress.message(text)
 
 
 def record_failure(repo: Repository, backup_id: str, exc: BaseException) -> None:

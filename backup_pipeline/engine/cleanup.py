@@ -19,6 +19,7 @@ from ..repository.lock import LockOptions, acquire
 from ..repository.verifications import delete_verification
 from .catalog import list_backups
 from .progress import Progress
+from .tables import delete_tables
 from .retention import COMPLETE, BackupEntry, Decision, RetentionPolicy, decide
 
 _ID_TIME = re.compile(r"^[a-z]+-(\d{4}-\d{2}-\d{2}T\d{6}Z)-")
@@ -122,10 +123,11 @@ def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progres
         return []
     present = set(repo.backup_ids())
     chains: dict[str, list[str]] = {}
+    manifests_read = {}
     for bid in present:
         m = repo.read_manifest(bid)
         if m is not None:
-            chains[bid] = list(m.chain)
+            chains[bid], manifests_read[bid] = list(m.chain), m
     for bid, chain in sorted(chains.items()):
         if bid in remove:
             continue
@@ -141,6 +143,7 @@ def apply_cleanup(repo: Repository, decisions: list[Decision], progress: Progres
     done = []
     for bid in order:
         progress.message(f"removing {bid}")
+        delete_tables(repo, manifests_read.get(bid), bid)  # Athena stops seeing it first
         repo.delete_backup(bid)
         delete_verification(repo, bid)  # its verification record goes with it
         done.append(bid)

@@ -9,6 +9,7 @@ import shutil
 from ..errors import NotFound
 from ..repository import MANIFEST_NAME, Repository
 from ..repository.lock import LockOptions, acquire
+from .backup import publish_tables
 
 
 def copy_backup(src: Repository, dst: Repository, backup_id: str, lock: LockOptions | None = None) -> list[str]:
@@ -28,4 +29,5 @@ def copy_backup(src: Repository, dst: Repository, backup_id: str, lock: LockOpti
                 shutil.copyfileobj(f, out, 1 << 20)
             copied.append(name)
         dst.commit_manifest(backup_id, manifest)
+        publish_tables(dst, manifest)  # the copy's own, naming its files where they now are
     return copied + [MANIFEST_NAME]

@@ -9,7 +9,7 @@ Invariants every implementation keeps (restic's design.rst style):
 Files are stored bytes: compression and encryption are applied above, by the file pipeline
 (files.py) with the repository's `encryption` layer. Small files at the root (`crypto.json`,
 `locks/...`, `verifications/...`, `object-lock.json`) are what the encryption config, leases,
-verification records and the object lock config live in; those names are never backups
+verification records, the object lock config and the Athena table files (`tables/...`) live in; those names are never backups
 (ROOT_NAMES). A repository with an `object_lock` (S3 only, object_lock.py) writes every backup
 file and manifest locked, and deletes a backup's every version.
 """
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .s3 import S3Options
 
 
-ROOT_NAMES = ("crypto.json", "locks", "verifications", "object-lock.json")  # at the root, never a backup's folder
+ROOT_NAMES = ("crypto.json", "locks", "verifications", "object-lock.json", "tables")  # at the root, never a backup's folder
 
 
 class Repository(Protocol):

@@ -290,7 +290,7 @@ def test_s3_repository_locations_default_to_the_bucket(tmp_path, moto_server, bu
         endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
         secret_access_key=moto_server.secret_key))
     m = Backups(f"file://{copy_fs_db(tmp_path / 'src')}", repo).backup("full", resources=["events"])
-    tables, _ = parse(athena_ddl(repo))
+    tables, _ = parse(athena_ddl(repo, backup_id=m["id"]))  # pinned to a backup (default: projection)
     t = tables["events__jsonl_files"]
     assert t["location"] == f"s3://{bucket_name}/team/backups/"
     assert t["partitions"] == {m["id"]: f"s3://{bucket_name}/team/backups/full/{m['id']}/"}
