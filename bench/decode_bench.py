@@ -1,6 +1,8 @@
 """Record decoder benchmark: records/s and µs per record of `decode_record` in clean and exact
 modes, on realistic records (the engine benchmark's `people` resource, encoded with
-`format.encode.encode_record`) and on the 27 fixture records of the filesystem layout.
+`format.encode.encode_record`) and on the 27 fixture records of the filesystem layout; then
+what a backup does per record (`decode_one`: decode, the typed-field check, the JSON line) next
+to the same without the typed-field check (engine/lines.py `_misfit`), so its cost is in view.
 
     uv run python bench/decode_bench.py [--records 20000] [--repeat 3] [--profile clean|exact]
 
@@ -33,6 +35,7 @@ from engine_bench import ATTRIBUTES, _mapping, database_json, make_record  # noq
 from backup_pipeline.format import ResourceSchema, decode_record  # noqa: E402
 from backup_pipeline.format.encode import encode_record  # noqa: E402
 from backup_pipeline.format.raw import RawObject  # noqa: E402
+from backup_pipeline.engine.lines import record_line  # noqa: E402
 
 PASSPHRASE = "fixture-passphrase-2024"
 
@@ -69,6 +72,16 @@ def run(items: list, mode: str) -> float:
     return time.process_time() - t0
 
 
+def run_lines(items: list, typed: bool) -> float:
+    """CPU seconds of a backup's per-record work: decode, then the line (with or without the
+    check that sets aside values not fitting their declared type)."""
+    t0 = time.process_time()
+    for schema, obj in items:
+        decoded = decode_record(schema, obj, passphrase=PASSPHRASE, mode="clean")
+        record_line(decoded, obj, schema.typed_fields if typed else ())
+    return time.process_time() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=20_000)
@@ -94,6 +107,14 @@ def main() -> None:
             best = min(run(items, mode) for _ in range(args.repeat))
             print(f"{kind:9s} {mode:5s} {len(items):6d} records  {len(items) / best:9,.0f} records/s"
                   f"  {best / len(items) * 1e6:7.1f} µs/record")
+    for kind, items in kinds.items():
+        times = {}
+        for typed in (False, True):
+            run_lines(items[:200], typed)
+            times[typed] = min(run_lines(items, typed) for _ in range(args.repeat)) / len(items) * 1e6
+        print(f"{kind:9s} line  {len(items):6d} records  {times[True]:7.1f} µs/record with the typed-field check, "
+              f"{times[False]:7.1f} without: +{times[True] - times[False]:.1f} µs "
+              f"({(times[True] / times[False] - 1) * 100:+.1f} %)")
 
 
 if __name__ == "__main__":

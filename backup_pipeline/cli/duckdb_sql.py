@@ -9,7 +9,7 @@ from .common import add_repo_options, repository_settings
 def add_parser(sub) -> None:
     text = "print CREATE VIEW statements over the backups in place, for plain DuckDB"
     p = sub.add_parser(
-        "duckdb-sql", help=text,
+        "duckdb-sql", aliases=["sql"], help=text,
         description="Print the DuckDB views (RESOURCE__backup, RESOURCE__state, backups, backup_resources) as "
         "plain SQL: `backup-pipeline duckdb-sql --repo R > views.sql`, then `duckdb -init views.sql`. They name "
         "committed backups' files only, type columns from the s3db schema, give every line `_deleted` and "

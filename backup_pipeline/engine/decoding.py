@@ -45,7 +45,8 @@ class DecodedRecord:
 def decode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -> DecodedRecord:
     digest = content_hash(obj)
     try:
-        line, error = record_line(decode_record(schema, obj, passphrase=passphrase, mode="clean"), obj), None
+        decoded = decode_record(schema, obj, passphrase=passphrase, mode="clean")
+        line, error = record_line(decoded, obj, schema.typed_fields), None
     except DecodeError as exc:
         line, error = None, str(exc)
     return DecodedRecord(obj.key, obj.extra.get("version") or object_version(obj), digest, line, error)

@@ -32,7 +32,7 @@ from ..repository.lock import LockOptions
 from ..repository.manifest import Manifest
 from ..store import RawObject, Store, id_from_key, open_store
 from .decoding import DecodedRecord, RecordDecoder
-from .lines import DELETED_KEY, RAW_KEY, content_hash, raw_from_json
+from .lines import RAW_KEY, content_hash, raw_from_json, record_fields
 from .progress import Progress
 from .restore import READ_BACK_BATCH, RestoreRun, fetch_back, live_objects, object_differences, state_lines
 from .verify import committed_manifest
@@ -187,8 +187,7 @@ def record_differences(line: dict, got: RawObject, decoded: DecodedRecord) -> li
             return found
     if decoded.line is None:
         return [f"does not decode: {decoded.error}"]
-    record = orjson.loads(decoded.line)
-    # _deleted: absent from record lines written before it was on every line
-    fields = sorted(k for k in (line.keys() | record.keys()) - STORE_FIELDS - {RAW_KEY, DELETED_KEY}
-                    if line.get(k, ...) != record.get(k, ...))
+    # as s3db.js reads them: lines written before _deleted or _misfit existed compare the same
+    record, line = record_fields(orjson.loads(decoded.line)), record_fields(line)
+    fields = sorted(k for k in (line.keys() | record.keys()) - STORE_FIELDS if line.get(k, ...) != record.get(k, ...))
     return [f"field {k!r} decodes to {record.get(k)!r}, the backup's line has {line.get(k)!r}" for k in fields[:3]]

@@ -7,7 +7,10 @@
 
 Analysts read the decoded columns; restore reads only `_s3db`, which is byte-exact. `_deleted` is
 on every line (false on records, since backups of this version), so a plain DuckDB glob over full
-and incremental files sees the same column whichever file it reads first.
+and incremental files sees the same column whichever file it reads first. A value that does not
+fit its field's declared type (format/column_types.py: the `""` s3db.js stores for a tiny
+`number`, a datetime that is not ISO 8601, ...) is moved under `_misfit` ({"score": ""}) and the
+field is null, so one odd record never retypes a column; `record_fields` puts it back.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from datetime import datetime
 
 import orjson
 
+from ..format.column_types import ColumnType, fits
 from ..store import RawObject
 from ..store.filesystem import iso_ms, parse_iso
 
 RAW_KEY = "_s3db"
 DELETED_KEY = "_deleted"
+MISFIT_KEY = "_misfit"
+LINE_KEYS = frozenset({RAW_KEY, DELETED_KEY, MISFIT_KEY})  # what a line adds to the decoded record
 
 
 def raw_to_json(obj: RawObject) -> dict:
@@ -54,8 +60,25 @@ def raw_from_json(raw: dict) -> RawObject:
     )
 
 
-def record_line(decoded: dict, obj: RawObject) -> bytes:
-    return orjson.dumps({**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}, option=orjson.OPT_APPEND_NEWLINE)
+def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, ColumnType]] = ()) -> bytes:
+    """A record's line; `typed` (column_types.typed_fields of the schema) says which fields'
+    values must fit a type, the others keep any value."""
+    misfit = {name: decoded[name] for name, t in typed if not fits(t, decoded.get(name))}
+    if misfit:
+        line = {**decoded, **dict.fromkeys(misfit), DELETED_KEY: False, MISFIT_KEY: misfit, RAW_KEY: raw_to_json(obj)}
+    else:
+        line = {**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}
+    return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def record_fields(line: dict) -> dict:
+    """The decoded record a line holds, as s3db.js read it: set-aside values back in their
+    fields, without what the line adds (the raw object, _deleted, _misfit)."""
+    fields = {k: v for k, v in line.items() if k not in LINE_KEYS}
+    misfit = line.get(MISFIT_KEY)
+    if isinstance(misfit, dict):
+        fields.update(misfit)
+    return fields
 
 
 def tombstone_line(record_id: str, key: str) -> bytes:

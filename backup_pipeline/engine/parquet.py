@@ -7,20 +7,11 @@ schema (SPEC §6.2/§6.3), so DuckDB, Athena, BigQuery or pandas read it without
 Schema mapping (`arrow_schema`), in column order:
 
     id                                   string (first)
-    each attribute, in definition order:
-      number|integer… (integer:true, |integer)       int64
-      number, money, crypto, decimal, geo:lat/lon    float64
-      boolean / bool                                 bool
-      datetime                                       timestamp[ms, UTC]
-      dateonly                                       date32
-      geo:point                                      struct<latitude: double, longitude: double>
-      embedding, array|items:number                  list<double>
-      array|items:number|integer…                    list<int64>
-      array|items:string                             list<string>
-      nested object {a: …, b: …}                     struct<a, b> (recursively)
-      object-form {type:'array', items:'string'|…}   list<string> / list<int64> / list<double>
-      everything else: string, email, url, uuid, ip4/ip6, timeonly, secret*, password*,
-      json, object, any, other arrays, object-form scalars, unknown types   string
+    each attribute, in definition order, typed by format/column_types.py:
+      int -> int64, float -> float64, bool -> bool, timestamp -> timestamp[ms, UTC],
+      date -> date32, list -> list<…>, struct -> struct<…> (geo:point: latitude, longitude
+      doubles), string -> string (email, url, uuid, ip4/ip6, timeonly, secret*, password*,
+      json, object, any, other arrays, object-form scalars, unknown types)
     _deleted          bool (true on tombstones, false otherwise)
     _lastModified     timestamp[ms, UTC]  the source object's LastModified
     _etag             string              its ETag (with the double quotes)
@@ -33,7 +24,8 @@ Schema mapping (`arrow_schema`), in column order:
                                           `any` flattening) or null; nothing decoded is lost
 
 Left out: `_s3db` (the raw object, for restore), and the system fields s3db.js derives
-from the others (`_v`, `_hasContent`, `_definitionHash`, `_versionMapped`).
+from the others (`_v`, `_hasContent`, `_definitionHash`, `_versionMapped`). A line's `_misfit`
+(engine/lines.py) is put back in its fields first, so the mirror converts what s3db.js read.
 
 String columns keep a string value as is and store any other JSON value as its JSON text
 (so a `json` attribute holds `{"theme":"dark"}`, and an s3db.js quirk such as a `string`
@@ -46,7 +38,6 @@ such values differently (e.g. 2.5 read as an integer becomes 2 there, null here)
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterator
 
 import orjson
@@ -54,8 +45,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..compression import EXTENSIONS
+from ..format import column_types
+from ..format.column_types import (BAD, BOOL, DATE, FLOAT, INT, STRING, ColumnType, column_type, to_bool, to_date,
+                                   to_float, to_int, to_string, to_timestamp_ms)
 from ..repository.files import FileWriter, read_records
 from ..repository.manifest import Manifest, ParquetMirror, ResourceEntry
+from .lines import MISFIT_KEY
 
 PARQUET_COMPRESSION = "zstd"
 ID = "id"
@@ -74,9 +69,8 @@ SYSTEM_COLUMNS: dict[str, pa.DataType] = {
 # system fields left out: derived from the ones kept, or the raw object itself
 DROPPED_FIELDS = frozenset({RAW, "_v", "_hasContent", "_definitionHash", "_versionMapped"})
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
-GEO_POINT = pa.struct([("latitude", pa.float64()), ("longitude", pa.float64())])
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ARROW_SCALARS = {STRING: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
+                  column_types.TIMESTAMP: TIMESTAMP, DATE: pa.date32()}
 
 
 # -- schema -------------------------------------------------------------------------------
@@ -88,58 +82,18 @@ def resource_attributes(source: Manifest | dict, resource: str) -> dict:
     return (res.get("versions", {}).get(res.get("currentVersion")) or {}).get("attributes") or {}
 
 
-def _is_integer(d: str) -> bool:
-    return "integer:true" in d or "|integer:" in d or "|integer" in d
-
-
-def _is_object_form(d: Any) -> bool:
-    return isinstance(d, dict) and isinstance(d.get("type"), str)
+def arrow_type(t: ColumnType) -> pa.DataType:
+    """The Arrow type of a column type (format/column_types.py)."""
+    if isinstance(t, str):
+        return _ARROW_SCALARS[t]
+    if t[0] == "list":
+        return pa.list_(arrow_type(t[1]))
+    return pa.struct([(name, arrow_type(sub)) for name, sub in t[1]])
 
 
 def attribute_type(definition: Any) -> pa.DataType:
-    """Arrow type of one attribute definition (a string rule, an object-form rule, or a
-    nested object), following the codec choice of SPEC §6.2 (substring tests, same order)."""
-    if _is_object_form(definition):
-        t, items = definition["type"], str(definition.get("items", ""))
-        if "array" in t:
-            if "string" in items:
-                return pa.list_(pa.string())
-            if "number" in items:
-                return pa.list_(pa.int64() if "integer" in items else pa.float64())
-        return pa.string()  # object-form scalars get no codec: stored with String(), read back as strings
-    if isinstance(definition, dict):
-        fields = [(k, attribute_type(v)) for k, v in definition.items() if not k.startswith("$$")]
-        return pa.struct(fields) if fields else pa.string()
-    d = str(definition)
-    if "embedding" in d:
-        return pa.list_(pa.float64())
-    if "array" in d:
-        if "items:string" in d:
-            return pa.list_(pa.string())
-        if "items:number" in d:
-            return pa.list_(pa.int64() if _is_integer(d) else pa.float64())
-        return pa.string()  # other arrays are stored as JSON
-    if any(t in d for t in ("secret", "password", "ip4", "ip6", "buffer", "bits")):
-        return pa.string()
-    if any(t in d for t in ("money", "crypto", "decimal")):
-        return pa.float64()
-    if d == "text" or d.startswith("text|"):
-        return pa.string()
-    if "geo:point" in d:
-        return GEO_POINT
-    if "geo:lat" in d or "geo:lon" in d:
-        return pa.float64()
-    if "number" in d:
-        return pa.int64() if _is_integer(d) else pa.float64()
-    if "boolean" in d or "bool" in d:
-        return pa.bool_()
-    if "json" in d or "object" in d:
-        return pa.string()
-    if "datetime" in d:
-        return TIMESTAMP
-    if d == "dateonly" or d.startswith("dateonly|"):
-        return pa.date32()
-    return pa.string()
+    """Arrow type of one attribute definition (the mapping of format/column_types.py)."""
+    return arrow_type(column_type(definition))
 
 
 def arrow_schema(attributes: dict) -> pa.Schema:
@@ -161,59 +115,7 @@ def arrow_schema(attributes: dict) -> pa.Schema:
     return pa.schema(fields)
 
 
-# -- value coercion -----------------------------------------------------------------------
-_BAD = object()  # a value that does not fit its column
-
-
-def _to_string(v):
-    return v if isinstance(v, str) else orjson.dumps(v).decode()
-
-
-def _to_int(v):
-    if isinstance(v, bool):
-        return _BAD
-    if isinstance(v, int):
-        return v if _INT64_MIN <= v <= _INT64_MAX else _BAD
-    if isinstance(v, float) and v.is_integer() and _INT64_MIN <= v <= _INT64_MAX:
-        return int(v)
-    return _BAD
-
-
-def _to_float(v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return _BAD
-    try:
-        return float(v)
-    except OverflowError:  # an int beyond float range
-        return _BAD
-
-
-def _to_bool(v):
-    return v if isinstance(v, bool) else _BAD
-
-
-def _to_timestamp_ms(v):
-    if not isinstance(v, str):
-        return _BAD
-    try:
-        dt = datetime.fromisoformat(v)
-    except ValueError:
-        return _BAD
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def _to_date(v):
-    if not isinstance(v, str):
-        return _BAD
-    try:
-        return date.fromisoformat(v)
-    except ValueError:
-        return _BAD
-
-
+# -- value coercion (column_types.py's coercions) -------------------------------------------
 Converter = Callable[[Any, Callable[[], None]], Any]
 
 
@@ -249,8 +151,8 @@ def converter(t: pa.DataType) -> Converter:
             return out
 
         return list_
-    scalar = {pa.string(): _to_string, pa.int64(): _to_int, pa.float64(): _to_float, pa.bool_(): _to_bool,
-              TIMESTAMP: _to_timestamp_ms, pa.date32(): _to_date}.get(t)
+    scalar = {pa.string(): to_string, pa.int64(): to_int, pa.float64(): to_float, pa.bool_(): to_bool,
+              TIMESTAMP: to_timestamp_ms, pa.date32(): to_date}.get(t)
     if scalar is None:
         raise TypeError(f"no converter for {t}")
 
@@ -258,7 +160,7 @@ def converter(t: pa.DataType) -> Converter:
         if v is None:
             return None
         out = scalar(v)
-        if out is _BAD:
+        if out is BAD:
             bad()
             return None
         return out
@@ -281,6 +183,9 @@ def iter_records(repo, backup_id: str, entry: ResourceEntry) -> Iterator[dict]:
     """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
     for data in entry.data_files():
         for _n, record in read_records(repo, backup_id, data.file, data.compression):
+            misfit = record.pop(MISFIT_KEY, None)
+            if isinstance(misfit, dict):  # a value set aside: converted (and counted) like the others
+                record.update(misfit)
             yield record
 
 

@@ -18,7 +18,7 @@ from ..repository import Repository
 from ..repository.manifest import Manifest
 from .catalog import complete_manifests
 from .keyindex import resource_index
-from .lines import DELETED_KEY, RAW_KEY, content_hash, raw_from_json
+from .lines import RAW_KEY, content_hash, raw_from_json, record_fields
 from .restore import chain_lines
 
 
@@ -158,7 +158,7 @@ def dump_record(repo: Repository, manifest: Manifest, resource: str, record_id: 
     if found is None or found[1][RAW_KEY].get("deleted"):
         why = f" (deleted in backup {found[0].id})" if found else ""
         raise NotFound(f"record {record_id!r} of resource {resource!r} is not in backup {manifest.id}{why}")
-    return {k: v for k, v in found[1].items() if k not in (RAW_KEY, DELETED_KEY)}
+    return record_fields(found[1])
 
 
 def require_records(repo: Repository, manifest: Manifest, resources: list[str] | None, ids: list[str]) -> str:

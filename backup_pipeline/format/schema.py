@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import column_types
 from ..errors import MetadataFileError, NotFound
 
 DATABASE_JSON_VERSIONS = ("1",)  # the "version" of s3db.json this reader knows (SPEC §2)
@@ -164,6 +165,14 @@ class ResourceSchema:
     _codecs: dict = field(default_factory=dict, repr=False)
     # record.unmap's decoding plans, one per distinct key layout of the input (see there)
     _unmap_plans: dict = field(default_factory=dict, repr=False, compare=False)
+    _typed_fields: list | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def typed_fields(self) -> list:
+        """The attributes whose values must fit a column type (column_types.typed_fields)."""
+        if self._typed_fields is None:
+            self._typed_fields = column_types.typed_fields(self.attributes)
+        return self._typed_fields
 
     @classmethod
     def from_database_json(cls, name: str, db_json: dict) -> "ResourceSchema":

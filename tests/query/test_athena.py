@@ -85,11 +85,8 @@ def parse_type(toks: list[str], i: int):
     raise AssertionError(f"unknown Hive type {toks[i]!r}")
 
 
-def parse_table(stmt: str) -> dict:
-    m = re.match(r"CREATE EXTERNAL TABLE IF NOT EXISTS `(\w+)`\.`(\w+)` \((.*)\)\nPARTITIONED BY \((.*?)\)\n(.*)"
-                 r"\nLOCATION '([^']*)'$", stmt, re.S)
-    assert m, stmt[:200]
-    database, name, cols, part, storage, location = m.groups()
+def parse_columns(cols: str) -> list[tuple]:
+    """(name, DuckDB type, json_transform structure) of each column of a CREATE TABLE."""
     toks, i, columns = tokens(cols), 0, []
     while i < len(toks):
         col = _name(toks[i])
@@ -98,6 +95,15 @@ def parse_table(stmt: str) -> dict:
         if i < len(toks):
             assert toks[i] == ",", toks[i:i + 3]
             i += 1
+    return columns
+
+
+def parse_table(stmt: str) -> dict:
+    m = re.match(r"CREATE EXTERNAL TABLE IF NOT EXISTS `(\w+)`\.`(\w+)` \((.*)\)\nPARTITIONED BY \((.*?)\)\n(.*)"
+                 r"\nLOCATION '([^']*)'$", stmt, re.S)
+    assert m, stmt[:200]
+    database, name, cols, part, storage, location = m.groups()
+    columns = parse_columns(cols)
     ptoks = tokens(part)
     assert len(ptoks) == 2 and ptoks[1] == "string"
     kind = "json" if "org.openx.data.jsonserde.JsonSerDe" in storage else "parquet"

@@ -25,7 +25,7 @@ from backup_pipeline.query.connection import connect
 from backup_pipeline.query.duckdb_views import create_views
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from s3db_fixtures import copy_fs_db
-from test_athena import DB, parse_type, statements, table_rows, tokens, _name
+from test_athena import DB, parse_columns, statements, table_rows
 from test_duckdb_views import change
 
 SYMLINK = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
@@ -43,12 +43,7 @@ def parse_projected(ddl: str) -> tuple[dict, list[str]]:
                      r"(.*)\nLOCATION '([^']*)'\nTBLPROPERTIES \((.*)\)$", stmt, re.S)
         assert m, f"unexpected statement {stmt[:120]!r}"
         database, name, cols, storage, location, props = m.groups()
-        toks, i, columns = tokens(cols), 0, []
-        while i < len(toks):
-            col = _name(toks[i])
-            duck, struct, i = parse_type(toks, i + 1)
-            columns.append((col, duck, struct))
-            i += 1  # the comma
+        columns = parse_columns(cols)
         props = dict(re.findall(r"'([^']*)' = '([^']*)'", props))
         assert props["projection.enabled"] == "true" and props["projection.dt.type"] == "date"
         assert props["storage.location.template"] == location + "dt=${dt}/"

@@ -49,6 +49,8 @@ def test_plain_duckdb_reads_the_state_at_the_latest_backup(tmp_path):
     columns = out["columns"]
     assert columns["score"] == "DOUBLE" and columns["age"] == "BIGINT" and columns["_deleted"] == "BOOLEAN"
     assert "_backup_id" in columns and "_s3db" not in columns  # the raw object stays out
+    short = subprocess.run([*CLI, "sql", "--repo", repo], capture_output=True, text=True, timeout=120)
+    assert short.returncode == 0 and short.stdout == printed.stdout  # `sql`, the issue's name, is the same command
 
 
 PLAIN_GLOB = """
@@ -74,3 +76,32 @@ def test_a_plain_glob_over_full_and_incremental_files_reads_data_lines_with_dele
     # every line of the data files, none of the key indexes; the tombstone seen although the full was read first
     recorded = sum(m.resources["users"].records + m.resources["users"].tombstones for m in (full, inc))
     assert (lines, deleted, live) == (recorded, 1, recorded - 1)
+
+
+PLAIN_TYPES = """
+import sys, json, duckdb
+con = duckdb.connect()
+rel = f"read_json_auto('{sys.argv[1]}')"
+types = dict(con.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {rel})").fetchall())
+aside = con.sql(f"SELECT id, to_json(_misfit) FROM {rel} WHERE _misfit IS NOT NULL").fetchall()
+print(json.dumps({"types": types, "aside": [[i, json.loads(m)] for i, m in aside]}))
+"""
+
+
+def test_a_value_that_does_not_fit_its_type_is_set_aside_and_the_column_keeps_its_type(tmp_path):
+    """The fixture holds a user whose `number` score s3db.js reads as "" (a tiny number): the line
+    has score null and {"score": ""} under _misfit, so a plain glob types score DOUBLE; dump,
+    the Parquet mirror and a restore drill still see the value s3db.js read."""
+    src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
+    b = Backups(f"file://{src}", repo)
+    full = b.backup("full", resources=["users"], parquet=True)
+    ran = subprocess.run([sys.executable, "-c", PLAIN_TYPES, f"{repo}/*/users.jsonl.gz"], capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    out = orjson.loads(ran.stdout)
+    assert (out["types"]["score"], out["types"]["age"]) == ("DOUBLE", "BIGINT")  # score was JSON before
+    assert len(out["aside"]) == 1 and out["aside"][0][1] == {"score": ""}
+    odd = out["aside"][0][0]
+    assert b.dump(full["id"], "users", odd)["score"] == ""  # the record as s3db.js reads it
+    assert full["resources"]["users"]["parquet"]["coerced_columns"] == {"score": 1}  # null in the typed mirror
+    assert b.drill(full["id"]).differences == 0

@@ -1,0 +1,168 @@
+"""The column type of each s3db attribute, and whether a decoded value fits it (no pyarrow here).
+
+One mapping for every reader that types columns: the Parquet mirror turns these types into
+Arrow types (engine/parquet.py), and a backup line sets aside a value that does not fit its
+field's type (engine/lines.py `_misfit`), so a plain DuckDB glob types every column from its
+values the way the schema declares it. The choice follows the codec choice of SPEC §6.2
+(substring tests, same order):
+
+    number|integer… (integer:true, |integer)       int
+    number, money, crypto, decimal, geo:lat/lon    float
+    boolean / bool                                 bool
+    datetime                                       timestamp (ISO 8601 text in JSON)
+    dateonly                                       date (YYYY-MM-DD)
+    geo:point                                      struct latitude: float, longitude: float
+    embedding, array|items:number                  list of float
+    array|items:number|integer…                    list of int
+    array|items:string                             list of string
+    nested object {a: …, b: …}                     struct (recursively)
+    object-form {type:'array', items:'string'|…}   list of string / int / float
+    everything else                                string (any JSON value: kept as it is)
+
+A type is "string", "int", "float", "bool", "timestamp", "date", ("list", item) or
+("struct", ((name, type), ...)).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Union
+
+import orjson
+
+ColumnType = Union[str, tuple]
+STRING, INT, FLOAT, BOOL, TIMESTAMP, DATE = "string", "int", "float", "bool", "timestamp", "date"
+GEO_POINT: ColumnType = ("struct", (("latitude", FLOAT), ("longitude", FLOAT)))
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+BAD = object()  # what a coercion returns for a value that does not fit
+
+
+def list_of(item: ColumnType) -> ColumnType:
+    return ("list", item)
+
+
+def _is_integer(d: str) -> bool:
+    return "integer:true" in d or "|integer:" in d or "|integer" in d
+
+
+def _is_object_form(d: Any) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("type"), str)
+
+
+def column_type(definition: Any) -> ColumnType:
+    """The type of one attribute definition (a string rule, an object-form rule, or a nested object)."""
+    if _is_object_form(definition):
+        t, items = definition["type"], str(definition.get("items", ""))
+        if "array" in t:
+            if "string" in items:
+                return list_of(STRING)
+            if "number" in items:
+                return list_of(INT if "integer" in items else FLOAT)
+        return STRING  # object-form scalars get no codec: stored with String(), read back as strings
+    if isinstance(definition, dict):
+        fields = tuple((k, column_type(v)) for k, v in definition.items() if not k.startswith("$$"))
+        return ("struct", fields) if fields else STRING
+    d = str(definition)
+    if "embedding" in d:
+        return list_of(FLOAT)
+    if "array" in d:
+        if "items:string" in d:
+            return list_of(STRING)
+        if "items:number" in d:
+            return list_of(INT if _is_integer(d) else FLOAT)
+        return STRING  # other arrays are stored as JSON
+    if any(t in d for t in ("secret", "password", "ip4", "ip6", "buffer", "bits")):
+        return STRING
+    if any(t in d for t in ("money", "crypto", "decimal")):
+        return FLOAT
+    if d == "text" or d.startswith("text|"):
+        return STRING
+    if "geo:point" in d:
+        return GEO_POINT
+    if "geo:lat" in d or "geo:lon" in d:
+        return FLOAT
+    if "number" in d:
+        return INT if _is_integer(d) else FLOAT
+    if "boolean" in d or "bool" in d:
+        return BOOL
+    if "json" in d or "object" in d:
+        return STRING
+    if "datetime" in d:
+        return TIMESTAMP
+    if d == "dateonly" or d.startswith("dateonly|"):
+        return DATE
+    return STRING
+
+
+# -- coercions: the value a typed column holds, or BAD ---------------------------------------
+def to_string(v):
+    return v if isinstance(v, str) else orjson.dumps(v).decode()
+
+
+def to_int(v):
+    if isinstance(v, bool):
+        return BAD
+    if isinstance(v, int):
+        return v if INT64_MIN <= v <= INT64_MAX else BAD
+    if isinstance(v, float) and v.is_integer() and INT64_MIN <= v <= INT64_MAX:
+        return int(v)
+    return BAD
+
+
+def to_float(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return BAD
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond float range
+        return BAD
+
+
+def to_bool(v):
+    return v if isinstance(v, bool) else BAD
+
+
+def to_timestamp_ms(v):
+    if not isinstance(v, str):
+        return BAD
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return BAD
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def to_date(v):
+    if not isinstance(v, str):
+        return BAD
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        return BAD
+
+
+SCALARS: dict[str, Callable[[Any], Any]] = {STRING: to_string, INT: to_int, FLOAT: to_float, BOOL: to_bool,
+                                            TIMESTAMP: to_timestamp_ms, DATE: to_date}
+
+
+def fits(t: ColumnType, v: Any) -> bool:
+    """Whether a decoded value fits its column whole (None fits anything). A list fits only
+    if every item does; a struct only if it is an object whose declared fields all fit."""
+    if v is None:
+        return True
+    if isinstance(t, str):
+        return t == STRING or SCALARS[t](v) is not BAD
+    if t[0] == "list":
+        return isinstance(v, list) and all(fits(t[1], x) for x in v)
+    return isinstance(v, dict) and all(fits(sub, v.get(name)) for name, sub in t[1])
+
+
+def typed_fields(attributes: dict) -> list[tuple[str, ColumnType]]:
+    """The attributes whose values a reader could mistype: every one not typed string (a
+    string column keeps any JSON value, as its text)."""
+    return [(name, t) for name, definition in attributes.items()
+            if not name.startswith("$$") and (t := column_type(definition)) != STRING]
