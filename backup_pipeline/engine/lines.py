@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from typing import Any, Callable
 
 import orjson
 
-from ..format.column_types import ColumnType, fits
 from ..store import RawObject
 from ..store.filesystem import iso_ms, parse_iso
 
@@ -60,10 +60,14 @@ def raw_from_json(raw: dict) -> RawObject:
     )
 
 
-def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, ColumnType]] = ()) -> bytes:
-    """A record's line; `typed` (column_types.typed_fields of the schema) says which fields'
-    values must fit a type, the others keep any value."""
-    misfit = {name: decoded[name] for name, t in typed if not fits(t, decoded.get(name))}
+def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, Callable[[Any], bool]]] = ()) -> bytes:
+    """A record's line; `typed` (column_types.typed_fields of the schema: name, checker) says
+    which fields' values must fit a type, the others keep any value."""
+    misfit = None
+    for name, fits in typed:
+        if not fits(decoded.get(name)):
+            misfit = misfit or {}
+            misfit[name] = decoded[name]
     if misfit:
         line = {**decoded, **dict.fromkeys(misfit), DELETED_KEY: False, MISFIT_KEY: misfit, RAW_KEY: raw_to_json(obj)}
     else:

@@ -149,20 +149,53 @@ SCALARS: dict[str, Callable[[Any], Any]] = {STRING: to_string, INT: to_int, FLOA
                                             TIMESTAMP: to_timestamp_ms, DATE: to_date}
 
 
-def fits(t: ColumnType, v: Any) -> bool:
-    """Whether a decoded value fits its column whole (None fits anything). A list fits only
-    if every item does; a struct only if it is an object whose declared fields all fit."""
-    if v is None:
-        return True
+def _int_ok(v) -> bool:
+    t = type(v)
+    return (t is int and INT64_MIN <= v <= INT64_MAX) or (t is float and v.is_integer() and INT64_MIN <= v <= INT64_MAX)
+
+
+def _float_ok(v) -> bool:
+    t = type(v)
+    return t is float or (t is int and -_FLOAT_MAX <= v <= _FLOAT_MAX)
+
+
+_FLOAT_MAX = 2**1024  # an int beyond it has no float
+_SCALAR_OK: dict[str, Callable[[Any], bool]] = {
+    INT: _int_ok, FLOAT: _float_ok, BOOL: lambda v: type(v) is bool,
+    TIMESTAMP: lambda v: _parses(datetime.fromisoformat, v), DATE: lambda v: _parses(date.fromisoformat, v),
+}
+
+
+def _parses(parse: Callable[[str], Any], v) -> bool:
+    if type(v) is not str:
+        return False
+    try:
+        parse(v)
+    except ValueError:
+        return False
+    return True
+
+
+def checker(t: ColumnType) -> Callable[[Any], bool]:
+    """A function telling whether a decoded value fits column type `t` whole (None fits
+    anything; a list only if every item does; a struct only if it is an object whose declared
+    fields all fit). Built once per field: backups call it for every record."""
+    if t == STRING:
+        return lambda v: True
     if isinstance(t, str):
-        return t == STRING or SCALARS[t](v) is not BAD
+        ok = _SCALAR_OK[t]
+        return lambda v: v is None or ok(v)
     if t[0] == "list":
-        return isinstance(v, list) and all(fits(t[1], x) for x in v)
-    return isinstance(v, dict) and all(fits(sub, v.get(name)) for name, sub in t[1])
+        if t[1] == STRING:
+            return lambda v: v is None or isinstance(v, list)
+        item = checker(t[1])
+        return lambda v: v is None or (isinstance(v, list) and all(map(item, v)))
+    subs = [(name, checker(sub)) for name, sub in t[1] if sub != STRING]
+    return lambda v: v is None or (isinstance(v, dict) and all(ok(v.get(name)) for name, ok in subs))
 
 
-def typed_fields(attributes: dict) -> list[tuple[str, ColumnType]]:
-    """The attributes whose values a reader could mistype: every one not typed string (a
-    string column keeps any JSON value, as its text)."""
-    return [(name, t) for name, definition in attributes.items()
+def typed_fields(attributes: dict) -> list[tuple[str, Callable[[Any], bool]]]:
+    """(name, checker) of the attributes whose values a reader could mistype: every one not
+    typed string (a string column keeps any JSON value, as its text)."""
+    return [(name, checker(t)) for name, definition in attributes.items()
             if not name.startswith("$$") and (t := column_type(definition)) != STRING]

@@ -272,6 +272,7 @@ class ResourceSchema:
         state = dict(self.__dict__)
         state["_codecs"] = {}
         state["_unmap_plans"] = {}
+        state["_typed_fields"] = None  # checkers are closures too: rebuilt where used
         return state
 
     def __setstate__(self, state: dict) -> None:
