@@ -175,6 +175,10 @@ def run_check(args) -> int:
               f"checked, {report.files_read} read in full ({human_bytes(report.bytes_read)})"
               + (f", {len(report.unfinished)} unfinished (never restored; cleanup removes them)"
                  if report.unfinished else ""))
+        if report.without_tables or report.stale_tables:
+            print(f"Athena table files: {len(report.without_tables)} committed backup(s) without them, "
+                  f"{len(report.stale_tables)} backup(s) no longer committed still listed; "
+                  "`backup-pipeline athena-ddl` mends them")
         print("no problem found" if not report.problems else f"{len(report.problems)} problem(s):")
     for problem in report.problems:
         print(f"backup-pipeline: error: {problem}", file=sys.stderr)

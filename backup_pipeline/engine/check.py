@@ -17,6 +17,7 @@ from ..errors import BackupPipelineError, UsageError
 from ..repository import Repository
 from ..repository.manifest import FileEntry
 from .progress import Progress
+from .tables import tables_state
 from .verify import verify_file
 
 
@@ -30,6 +31,9 @@ class CheckReport:
     files_read: int = 0
     bytes_read: int = 0
     problems: list[str] = field(default_factory=list)  # each naming backup and file
+    # Athena's table files (tables.py), not the backups: `athena-ddl` mends them
+    without_tables: list[str] = field(default_factory=list)  # committed, Athena does not see them
+    stale_tables: list[str] = field(default_factory=list)  # no longer committed, Athena still lists them
 
     def as_json(self) -> dict:
         return {**self.__dict__, "ok": not self.problems}
@@ -88,4 +92,6 @@ def check_repository(repo: Repository, read_data_subset: str | None = None,
                 report.problems.append(f"backup {bid}: {exc}")
             progress.advance("check")
     progress.finish("check")
+    state = tables_state(repo, list(manifests.values()))
+    report.without_tables, report.stale_tables = [m.id for m in state.missing], state.stale
     return report

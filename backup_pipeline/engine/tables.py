@@ -14,12 +14,15 @@ folders Athena reads are made of small files at the repository root instead, und
 
 They are written once the manifest is committed, so Athena never reads a backup still being
 written, and removed before a backup is deleted. A crash between the commit and these writes
-leaves a complete backup that Athena does not see yet: `athena-ddl` writes what is missing.
+leaves a complete backup that Athena does not see yet: `athena-ddl` writes what is missing (and
+removes the files of backups no longer committed); `check` reports both.
 Only for an S3 repository that is not encrypted: symlink lists hold s3:// URLs, and Athena
 cannot decrypt. Brotli files are left out of the lists (Athena has no brotli reader).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -105,10 +108,30 @@ def delete_tables(repo: Repository, manifest: Manifest | None, backup_id: str) -
         repo.delete_root(name)
 
 
-def missing_tables(repo: Repository, manifests: list[Manifest]) -> list[Manifest]:
-    """The committed backups whose rows are not written (a crash right after their commit, or
-    backups made before table files existed)."""
+@dataclass
+class TablesState:
+    """How the table files stand against the committed backups."""
+
+    missing: list[Manifest] = field(default_factory=list)  # committed, no rows (a crash right after
+    # the commit, or made before table files existed): Athena does not see them
+    stale: list[str] = field(default_factory=list)  # rows of backups no longer committed: Athena
+    # would read files that are gone (a backup deleted by hand, not by retention)
+
+
+def tables_state(repo: Repository, manifests: list[Manifest]) -> TablesState:
     if not kept(repo):
-        return []
-    have = set(repo.list_root(f"{FOLDER}/{ROWS}/"))
-    return [m for m in manifests if rows_name(m.id) not in have]
+        return TablesState()
+    rows = {n.rsplit("/", 1)[-1].removesuffix(".json"): n for n in repo.list_root(f"{FOLDER}/{ROWS}/")}
+    committed = {m.id for m in manifests}
+    return TablesState(missing=[m for m in manifests if m.id not in rows],
+                       stale=sorted(bid for bid in rows if bid not in committed))
+
+
+def mend_tables(repo: Repository, manifests: list[Manifest]) -> TablesState:
+    """Write the missing table files and remove the stale ones; returns what was mended."""
+    state = tables_state(repo, manifests)
+    for m in state.missing:
+        write_tables(repo, m)
+    for bid in state.stale:
+        delete_tables(repo, None, bid)
+    return state

@@ -32,7 +32,7 @@ import pyarrow as pa
 from ..engine.catalog import complete_manifests
 from ..engine.parquet import arrow_schema, mirror_name, resource_attributes
 from ..engine.restore import resource_chain
-from ..engine.tables import ROWS, day, kept, missing_tables, table_root, write_tables
+from ..engine.tables import ROWS, day, kept, mend_tables, table_root
 from ..errors import NotFound, UsageError
 
 DEFAULT_DATABASE = "s3db_backups"
@@ -267,8 +267,7 @@ def projected_ddl(repo, *, database: str = DEFAULT_DATABASE, resources: list[str
     manifests = complete_manifests(repo)
     if not manifests:
         raise NotFound(f"no complete backup in {repo.url}")
-    for m in missing_tables(repo, manifests):
-        write_tables(repo, m)
+    mended = mend_tables(repo, manifests)
     target = manifests[-1]
     chosen = list(target.resources) if not resources else resources
     missing = [r for r in chosen if r not in target.resources]
@@ -282,6 +281,11 @@ def projected_ddl(repo, *, database: str = DEFAULT_DATABASE, resources: list[str
         f"-- partition projection over {table_root(repo)}: backups made later are read with no new DDL;",
         "-- run this again only when a resource or a field is added. Query the views (backups, backup_resources,",
         "-- <resource>_jsonl, <resource>_parquet, <resource>_state), not the *__files tables.",
+    ]
+    if mended.missing or mended.stale:
+        out.append(f"-- mended the table files: written for {len(mended.missing)} committed backup(s) that had none, "
+                   f"removed for {len(mended.stale)} backup(s) no longer committed")
+    out += [
         f"CREATE DATABASE IF NOT EXISTS {_bt(database)};",
         _projected_table(database, rows, ROW_FIELDS, table_root(repo, ROWS), "rows", first_day),
         f"CREATE OR REPLACE VIEW {_dq(database)}.{_dq(ROWS)} AS\n"

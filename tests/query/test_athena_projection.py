@@ -135,7 +135,7 @@ def test_backups_made_after_the_ddl_are_read_with_the_same_ddl(tmp_path, s3_repo
     inc1 = b.backup("incremental")
     change(b.store, 2)
     inc2 = b.backup("incremental")
-    assert athena_ddl(repo) == ddl  # nothing to add for new backups
+    assert athena_ddl(repo) == ddl  # nothing to add for new backups, nothing to mend
     con = same_as_analytics(repo, ddl, client, bucket_name, resources)
     for m in (full, inc1, inc2):
         for name, entry in m["resources"].items():
@@ -153,7 +153,15 @@ def test_backups_made_after_the_ddl_are_read_with_the_same_ddl(tmp_path, s3_repo
     con = connect(repo)
     emulate_athena(con, *parse_projected(ddl), client, bucket_name)
     assert inc2["id"] not in [r[0] for r in con.execute(f'SELECT id FROM "{DB}"."backups"').fetchall()]
-    assert athena_ddl(repo) == ddl
+    # and a backup deleted by hand (not by retention) leaves table files naming files that are gone
+    gone = Backups(f"file://{tmp_path / 'src'}", repo).backup("incremental")
+    repo.delete_backup(gone["id"])
+    report = b.check()
+    assert (report.without_tables, report.stale_tables, report.problems) == ([inc2["id"]], [gone["id"]], [])
+    mended = athena_ddl(repo)
+    assert statements(mended) == statements(ddl)  # the same DDL, after a comment saying what was mended
+    assert "written for 1 committed backup(s) that had none, removed for 1 backup(s) no longer committed" in mended
+    assert (b.check().without_tables, b.check().stale_tables) == ([], [])
     same_as_analytics(repo, ddl, client, bucket_name, resources)
 
     # retention removes a whole chain: its table files go before its files, the state follows the new full
