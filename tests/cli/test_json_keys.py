@@ -1,11 +1,13 @@
 """One key style in every `--json` output (snake_case, as restic's JSON): keys that name data
-(resources, checks, record fields) are left as they are; every key the tool chose is checked."""
+(resources, checks, record fields) are left as they are; every key the tool chose is checked,
+and every output is valid against its command's JSON Schema (docs/json-schema.json)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import jsonschema
 import orjson
 
 from s3db_fixtures import copy_fs_db
@@ -74,3 +76,12 @@ def test_every_json_output_uses_snake_case_keys(tmp_path):
         name = {"verify": "verify ID" if "id" in first else "verify --budget",
                 "backup": "backup --dry-run" if "dry_run" in first else "backup"}.get(command, command)
         assert list(first) == documented[name], name
+        # and the value matches that command's JSON Schema in docs/json-schema.json
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in schema_for(name).iter_errors(value)]
+        assert errors == [], name
+
+
+def schema_for(name: str) -> jsonschema.Draft202012Validator:
+    doc = orjson.loads((Path(__file__).resolve().parents[2] / "docs" / "json-schema.json").read_bytes())
+    jsonschema.Draft202012Validator.check_schema(doc)
+    return jsonschema.Draft202012Validator({**doc, "$ref": f"#/$defs/{name}"})
