@@ -1,7 +1,14 @@
 """Athena (Trino) DDL over the backups in place: JSON SerDe tables over RESOURCE.jsonl.gz,
-Parquet tables over the RESOURCE.parquet mirrors, and views.
+Parquet tables over the RESOURCE.parquet mirrors, and views, in two forms.
 
-Per resource R (table names lower-cased, other characters than [a-z0-9_] made `_`):
+Over an S3 repository (`projected_ddl`, the default there): every table is partitioned by day
+(`dt`) with partition projection over the repository's `tables/` folder (engine/tables.py: per
+backup and resource a symlink list of its data files, and a row with the resource's chain), so
+the DDL is run once and later backups need none; `R_state` takes the latest backup's chain from
+the rows table. Pinned to a backup (`--backup`), or over a local repository synced to S3
+(`--location-prefix`), the form below: a partition per backup, views naming its files.
+
+Per resource R, pinned form (table names lower-cased, other characters than [a-z0-9_] made `_`):
 
 - `r__jsonl_files` (OpenX JSON SerDe) and, when mirrors exist, `r__parquet_files` (Parquet):
   external tables partitioned by `_backup_id`, one partition per backup, whose LOCATION is
