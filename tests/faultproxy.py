@@ -8,8 +8,8 @@ request unchanged (Host header included, so SigV4 signatures still verify) to a 
     "cut"    the server's answer with its body cut in half, then the connection closed
     "delay"  the server's answer, `delay` seconds late
 
-Seeded: the same requests in the same order get the same faults; `after` lets that many
-matching requests through first, `max_faults` stops injecting after that many. `counts` says what was
+Seeded: the same requests in the same order get the same faults; `paths` limits faults to
+requests whose path holds that text; `after` lets that many matching requests through first, `max_faults` stops injecting after that many. `counts` says what was
 injected. Loopback only.
 """
 
@@ -34,12 +34,12 @@ _ERRORS = {
 class FaultProxy:
     def __init__(self, upstream_port: int, *, rate: float = 0.0, faults: tuple[str, ...] = FAULTS,
                  methods: tuple[str, ...] | None = None, delay: float = 0.5, seed: int = 0,
-                 max_faults: int | None = None, after: int = 0):
+                 max_faults: int | None = None, after: int = 0, paths: str | None = None):
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
         self.upstream_port, self.rate, self.faults, self.methods = upstream_port, rate, faults, methods
-        self.delay, self.max_faults, self.after = delay, max_faults, after
+        self.delay, self.max_faults, self.after, self.paths = delay, max_faults, after, paths
         self._matched = 0
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
@@ -70,9 +70,11 @@ class FaultProxy:
     def __exit__(self, *exc):
         self.stop()
 
-    def _choose(self, method: str) -> str | None:
+    def _choose(self, method: str, path: str = "") -> str | None:
         with self._lock:
             if self.methods is not None and method not in self.methods:
+                return None
+            if self.paths is not None and self.paths not in path:
                 return None
             self._matched += 1
             if self._matched <= self.after:
@@ -120,7 +122,7 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                fault = proxy._choose(self.command)
+                fault = proxy._choose(self.command, self.path)
                 if fault in _ERRORS:
                     status, code, message = _ERRORS[fault]
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'

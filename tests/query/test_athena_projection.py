@@ -24,6 +24,8 @@ from backup_pipeline.query.athena import athena_ddl, table_name
 from backup_pipeline.query.connection import connect
 from backup_pipeline.query.duckdb_views import create_views
 from backup_pipeline.repository.s3 import S3Options, S3Repository
+from backup_pipeline.store import retry as retry_module
+from faultproxy import FaultProxy
 from s3db_fixtures import copy_fs_db
 from test_athena import DB, parse_columns, statements, table_rows
 from test_duckdb_views import change
@@ -194,3 +196,29 @@ def test_a_backup_copied_into_an_s3_repository_gets_table_files_naming_its_copy(
     rows = [orjson.loads(line) for line in dst.read_root(rows_name(m["id"])).splitlines()]
     assert [(r["resource"], r["chain"], r["records"]) for r in rows] == [
         ("users", [m["id"]], m["resources"]["users"]["records"]), ("events", [m["id"]], m["resources"]["events"]["records"])]
+
+
+def test_table_files_that_cannot_be_written_leave_a_committed_backup_and_a_warning(tmp_path, moto_server, bucket_name,
+                                                                                  monkeypatch, caplog):
+    """Every PUT under tables/ answered 500 (a fault proxy in front of moto): the backup still
+    commits (it is whole without them), says why on the log, `check` names it, and athena-ddl
+    through a working endpoint writes them."""
+    monkeypatch.setattr(retry_module, "DEFAULT", retry_module.RetryPolicy(attempts=2, first_pause=0.01, max_pause=0.01))
+    moto_server.boto_client().create_bucket(Bucket=bucket_name)
+    upstream = int(moto_server.endpoint.rsplit(":", 1)[1])
+
+    def repository(endpoint: str) -> S3Repository:
+        return S3Repository(f"s3://{bucket_name}/backups", S3Options(
+            endpoint_url=endpoint, access_key_id=moto_server.access_key, secret_access_key=moto_server.secret_key))
+
+    with FaultProxy(upstream, rate=1.0, faults=("500",), methods=("PUT",), paths="/tables/") as proxy:
+        b = Backups(f"file://{copy_fs_db(tmp_path / 'src')}", repository(proxy.endpoint))
+        with caplog.at_level("WARNING"):
+            m = b.backup("full", resources=["users"])
+        assert proxy.counts["PUT 500"] >= 2
+    assert f"backup {m['id']} is committed, but its Athena table files were not written" in caplog.text
+    repo = repository(moto_server.endpoint)
+    assert [i.id for i in Backups(None, repo).list()] == [m["id"]]
+    assert Backups(None, repo).check().without_tables == [m["id"]]
+    assert "written for 1 committed backup(s) that had none" in athena_ddl(repo)
+    assert Backups(None, repo).check().without_tables == []
