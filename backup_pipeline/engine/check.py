@@ -93,5 +93,5 @@ def check_repository(repo: Repository, read_data_subset: str | None = None,
             progress.advance("check")
     progress.finish("check")
     state = tables_state(repo, list(manifests.values()))
-    report.without_tables, report.stale_tables = [m.id for m in state.missing], state.stale
+    report.without_tables, report.stale_tables = state.missing, state.stale
     return report

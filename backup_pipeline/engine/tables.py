@@ -16,13 +16,16 @@ They are written once the manifest is committed, so Athena never reads a backup 
 written, and removed before a backup is deleted. A crash between the commit and these writes
 leaves a complete backup that Athena does not see yet: `athena-ddl` writes what is missing (and
 removes the files of backups no longer committed); `check` reports both.
-Only for an S3 repository that is not encrypted: symlink lists hold s3:// URLs, and Athena
-cannot decrypt. Brotli files are left out of the lists (Athena has no brotli reader).
+Only in S3 copies of a repository that is not encrypted: symlink lists hold s3:// URLs, and
+Athena cannot decrypt. Each S3 destination of a multi repository gets its own, naming its own
+files, and only for the backups it holds. Brotli files are left out of the lists (Athena has no
+brotli reader).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import orjson
 
@@ -35,9 +38,19 @@ ROWS = "backup_resources"
 UNREADABLE = ("brotli",)  # compressions Athena cannot read
 
 
-def kept(repo: Repository) -> bool:
-    """Whether the repository keeps table files: an unencrypted S3 repository."""
-    return repo.location().is_s3 and not repo.encryption.enabled
+def athena_copy(repo: Repository) -> Repository | None:
+    """The copy Athena's DDL reads: the first S3 copy of an unencrypted repository (None: the
+    repository keeps no table files)."""
+    copies = _copies(repo)
+    return copies[0] if copies else None
+
+
+def _copies(repo: Repository) -> list[Repository]:
+    """The S3 copies that get table files naming their own files (each destination of a multi
+    repository holds its own), none when the repository is encrypted."""
+    if repo.encryption.enabled:
+        return []
+    return [d for d in repo.destinations() if d.location().is_s3]
 
 
 def day(manifest_or_id) -> str:
@@ -59,9 +72,9 @@ def table_root(repo: Repository, *parts: str) -> str:
     return repo.location().root + "/".join((FOLDER, *parts)) + "/"
 
 
-def _lists(repo: Repository, manifest: Manifest) -> dict[str, bytes]:
-    root = repo.location().root
-    folder = repo.backup_dir(manifest.id).strip("/")
+def _lists(copy: Repository, manifest: Manifest) -> dict[str, bytes]:
+    root = copy.location().root
+    folder = copy.backup_dir(manifest.id).strip("/")
     out = {}
     for resource, entry in manifest.resources.items():
         files = [f.file for f in entry.data_files() if f.compression not in UNREADABLE]
@@ -86,52 +99,79 @@ def _rows(repo: Repository, manifest: Manifest) -> bytes:
 
 
 def write_tables(repo: Repository, manifest: Manifest) -> None:
-    """A committed backup's table files (the rows last: they are what makes the backup seen)."""
-    if not kept(repo):
-        return
-    for name, data in _lists(repo, manifest).items():
-        repo.replace_root(name, data)
-    repo.replace_root(rows_name(manifest.id), _rows(repo, manifest))
+    """A committed backup's table files, in each S3 copy that holds it."""
+    copies = _copies(repo)
+    rows = _rows(repo, manifest) if copies else b""
+    for copy in copies:
+        if len(copies) > 1 and copy.read_manifest(manifest.id) is None:
+            continue  # a destination that failed this backup (strategy any or priority)
+        _write(copy, manifest, rows)
 
 
 def delete_tables(repo: Repository, manifest: Manifest | None, backup_id: str) -> None:
-    """Before a backup is deleted: its rows first (the backup is no longer seen), then its lists.
-    Without a manifest (a damaged backup) the lists are found by listing."""
-    if not kept(repo):
-        return
-    repo.delete_root(rows_name(backup_id))
+    """Before a backup is deleted: its table files in each S3 copy."""
+    for copy in _copies(repo):
+        _delete(copy, manifest, backup_id)
+
+
+def _write(copy: Repository, manifest: Manifest, rows: bytes) -> None:
+    for name, data in _lists(copy, manifest).items():
+        copy.replace_root(name, data)
+    copy.replace_root(rows_name(manifest.id), rows)  # last: the rows are what makes the backup seen
+
+
+def _delete(copy: Repository, manifest: Manifest | None, backup_id: str) -> None:
+    copy.delete_root(rows_name(backup_id))  # first: the backup is no longer seen
     if manifest is not None:
         names = [list_name(kind, r, backup_id) for r in manifest.resources for kind in ("jsonl", "parquet")]
-    else:
-        names = [n for n in repo.list_root(f"{FOLDER}/") if n.endswith(f"/{backup_id}.txt")]
+    else:  # a damaged or already deleted backup: its lists are found by listing
+        names = [n for n in copy.list_root(f"{FOLDER}/") if n.endswith(f"/{backup_id}.txt")]
     for name in names:
-        repo.delete_root(name)
+        copy.delete_root(name)
 
 
 @dataclass
 class TablesState:
-    """How the table files stand against the committed backups."""
+    """How the table files stand against the committed backups (ids, over every S3 copy)."""
 
-    missing: list[Manifest] = field(default_factory=list)  # committed, no rows (a crash right after
+    missing: list[str] = field(default_factory=list)  # committed, no rows (a crash right after
     # the commit, or made before table files existed): Athena does not see them
     stale: list[str] = field(default_factory=list)  # rows of backups no longer committed: Athena
     # would read files that are gone (a backup deleted by hand, not by retention)
 
 
+def _compare(repo: Repository, manifests: list[Manifest]) -> Iterator[tuple[Repository, list[str], list[str]]]:
+    """Per S3 copy: (copy, committed ids without rows, ids with rows not committed). A single
+    repository's committed backups are `manifests`; each copy of a multi repository is compared
+    with the backups it holds itself."""
+    copies = _copies(repo)
+    for copy in copies:
+        if len(copies) == 1:
+            committed = {m.id for m in manifests}
+        else:
+            committed = {bid for bid in copy.backup_ids() if copy.read_manifest(bid) is not None}
+        rows = {n.rsplit("/", 1)[-1].removesuffix(".json") for n in copy.list_root(f"{FOLDER}/{ROWS}/")}
+        yield copy, sorted(committed - rows), sorted(rows - committed)
+
+
 def tables_state(repo: Repository, manifests: list[Manifest]) -> TablesState:
-    if not kept(repo):
-        return TablesState()
-    rows = {n.rsplit("/", 1)[-1].removesuffix(".json"): n for n in repo.list_root(f"{FOLDER}/{ROWS}/")}
-    committed = {m.id for m in manifests}
-    return TablesState(missing=[m for m in manifests if m.id not in rows],
-                       stale=sorted(bid for bid in rows if bid not in committed))
+    state = TablesState()
+    for _copy, missing, stale in _compare(repo, manifests):
+        state.missing += [i for i in missing if i not in state.missing]
+        state.stale += [i for i in stale if i not in state.stale]
+    return state
 
 
 def mend_tables(repo: Repository, manifests: list[Manifest]) -> TablesState:
-    """Write the missing table files and remove the stale ones; returns what was mended."""
-    state = tables_state(repo, manifests)
-    for m in state.missing:
-        write_tables(repo, m)
-    for bid in state.stale:
-        delete_tables(repo, None, bid)
+    """Write the missing table files and remove the stale ones, copy by copy; returns what was mended."""
+    state = TablesState()
+    by_id = {m.id: m for m in manifests}
+    for copy, missing, stale in list(_compare(repo, manifests)):
+        for bid in missing:
+            manifest = by_id.get(bid) or copy.read_manifest(bid)
+            _write(copy, manifest, _rows(repo, manifest))
+        for bid in stale:
+            _delete(copy, None, bid)
+        state.missing += [i for i in missing if i not in state.missing]
+        state.stale += [i for i in stale if i not in state.stale]
     return state

@@ -82,6 +82,10 @@ class Repository(Protocol):
     def location(self) -> "Location":
         """Where the root is, for readers outside this package (DuckDB, Athena)."""
 
+    def destinations(self) -> "list[Repository]":
+        """The repositories that hold copies: this one, or each destination of a multi repository
+        (files that name where the data is, like Athena's table files, are written per copy)."""
+
     # -- small files at the repository root (crypto config, leases) ------------------------
     def read_root(self, name: str) -> bytes | None: ...
 

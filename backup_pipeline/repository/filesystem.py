@@ -81,6 +81,9 @@ class FilesystemRepository:
     def location(self) -> Location:
         return Location(str(self.root))
 
+    def destinations(self) -> list:
+        return [self]
+
     def exists(self) -> bool:
         return self.root.is_dir()
 

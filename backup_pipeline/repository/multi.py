@@ -272,3 +272,6 @@ class MultiRepository:
     def location(self) -> Location:
         """The first destination's: readers outside (DuckDB, Athena) read one copy."""
         return self.repos[0].location()
+
+    def destinations(self) -> list[Repository]:
+        return list(self.repos)

@@ -229,6 +229,9 @@ class S3Repository:
     def location(self) -> Location:
         return Location(f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}", self.options)
 
+    def destinations(self) -> list:
+        return [self]
+
     def _attributes(self) -> dict:
         return {"Storage-Class": self.options.storage_class} if self.options.storage_class else {}
 

@@ -23,6 +23,8 @@ from backup_pipeline.engine.tables import rows_name
 from backup_pipeline.query.athena import athena_ddl, table_name
 from backup_pipeline.query.connection import connect
 from backup_pipeline.query.duckdb_views import create_views
+from backup_pipeline.repository import FilesystemRepository
+from backup_pipeline.repository.multi import MultiRepository
 from backup_pipeline.repository.s3 import S3Options, S3Repository
 from backup_pipeline.store import retry as retry_module
 from faultproxy import FaultProxy
@@ -222,3 +224,28 @@ def test_table_files_that_cannot_be_written_leave_a_committed_backup_and_a_warni
     assert Backups(None, repo).check().without_tables == [m["id"]]
     assert "written for 1 committed backup(s) that had none" in athena_ddl(repo)
     assert Backups(None, repo).check().without_tables == []
+
+
+def test_each_s3_destination_of_a_multi_repository_gets_table_files_naming_its_own_copy(tmp_path, moto_server,
+                                                                                      bucket_name):
+    client = moto_server.boto_client()
+    client.create_bucket(Bucket=bucket_name)
+    opts = S3Options(endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
+                     secret_access_key=moto_server.secret_key)
+    a, b = (S3Repository(f"s3://{bucket_name}/{name}", opts) for name in ("a", "b"))
+    multi = MultiRepository([FilesystemRepository(tmp_path / "local"), a, b], "all")
+    backups = Backups(f"file://{copy_fs_db(tmp_path / 'src')}", multi)
+    m = backups.backup("full", resources=["users"])
+    day = m["id"].split("-", 1)[1][:10]
+    for copy, prefix in ((a, "a"), (b, "b")):
+        listed = copy.read_root(f"tables/jsonl/users/dt={day}/{m['id']}.txt").decode()
+        assert listed == f"s3://{bucket_name}/{prefix}/{m['id']}/users.jsonl.gz\n"
+    assert not (tmp_path / "local" / "tables").exists()
+    ddl = athena_ddl(multi)  # over the first S3 destination
+    assert f"s3://{bucket_name}/a/tables/jsonl/users/dt=${{dt}}/" in ddl and "/b/" not in ddl
+    # deleted by hand from one destination only: its table files go there, the other's stay
+    b.delete_backup(m["id"])
+    assert backups.check().stale_tables == [m["id"]]
+    athena_ddl(multi)
+    assert b.read_root(rows_name(m["id"])) is None and a.read_root(rows_name(m["id"])) is not None
+    assert backups.check().stale_tables == []
