@@ -46,7 +46,7 @@ def decode_one(schema: ResourceSchema, obj: RawObject, passphrase: str | None) -
     digest = content_hash(obj)
     try:
         decoded = decode_record(schema, obj, passphrase=passphrase, mode="clean")
-        line, error = record_line(decoded, obj, schema.typed_fields), None
+        line, error = record_line(decoded, obj, schema.typed_fields, schema.declared_fields), None
     except DecodeError as exc:
         line, error = None, str(exc)
     return DecodedRecord(obj.key, obj.extra.get("version") or object_version(obj), digest, line, error)

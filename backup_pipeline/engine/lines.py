@@ -9,8 +9,11 @@ Analysts read the decoded columns; restore reads only `_s3db`, which is byte-exa
 on every line (false on records, since backups of this version), so a plain DuckDB glob over full
 and incremental files sees the same column whichever file it reads first. A value that does not
 fit its field's declared type (format/column_types.py: the `""` s3db.js stores for a tiny
-`number`, a datetime that is not ISO 8601, ...) is moved under `_misfit` ({"score": ""}) and the
-field is null, so one odd record never retypes a column; `record_fields` puts it back.
+`number`, a datetime that is not ISO 8601, a `string` read back as [1,2,3], ...) is kept under
+`_misfit` ({"score": ""}) and the field is null (a string field: the value's JSON text, as the
+Parquet mirror has it), so one odd record never retypes a column; a field the schema does not declare
+(an s3db.js artefact such as "1", a field of an older version) goes under `_extra`, so the
+columns are the schema's; `record_fields` puts both back.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from ..store.filesystem import iso_ms, parse_iso
 RAW_KEY = "_s3db"
 DELETED_KEY = "_deleted"
 MISFIT_KEY = "_misfit"
-LINE_KEYS = frozenset({RAW_KEY, DELETED_KEY, MISFIT_KEY})  # what a line adds to the decoded record
+EXTRA_KEY = "_extra"
+LINE_KEYS = frozenset({RAW_KEY, DELETED_KEY, MISFIT_KEY, EXTRA_KEY})  # what a line adds to the decoded record
 
 
 def raw_to_json(obj: RawObject) -> dict:
@@ -60,28 +64,40 @@ def raw_from_json(raw: dict) -> RawObject:
     )
 
 
-def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, Callable[[Any], bool]]] = ()) -> bytes:
-    """A record's line; `typed` (column_types.typed_fields of the schema: name, checker) says
-    which fields' values must fit a type, the others keep any value."""
-    misfit = None
-    for name, fits in typed:
-        if not fits(decoded.get(name)):
+def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, Callable, Callable]] = (),
+                declared: frozenset | None = None) -> bytes:
+    """A record's line. `typed` (the schema's typed_fields: name, checker, stand-in) says which
+    fields' values must fit a type, and what the field shows when one does not; `declared` (the schema's declared_fields), when given, which fields
+    are columns: the others go under `_extra`. System fields (`_…`) and `id` always stay."""
+    line = dict(decoded)
+    extra = misfit = None
+    if declared is not None:
+        for name in decoded:
+            if name not in declared and name[:1] != "_" and name != "id":
+                extra = extra or {}
+                extra[name] = line.pop(name)
+    for name, fits, stand_in in typed:
+        value = line.get(name)
+        if not fits(value):
             misfit = misfit or {}
-            misfit[name] = decoded[name]
+            misfit[name] = value
+            line[name] = stand_in(value)
+    line[DELETED_KEY] = False
     if misfit:
-        line = {**decoded, **dict.fromkeys(misfit), DELETED_KEY: False, MISFIT_KEY: misfit, RAW_KEY: raw_to_json(obj)}
-    else:
-        line = {**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}
+        line[MISFIT_KEY] = misfit
+    if extra:
+        line[EXTRA_KEY] = extra
+    line[RAW_KEY] = raw_to_json(obj)
     return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def record_fields(line: dict) -> dict:
     """The decoded record a line holds, as s3db.js read it: set-aside values back in their
-    fields, without what the line adds (the raw object, _deleted, _misfit)."""
+    fields, without what the line adds (the raw object, _deleted, _misfit, _extra)."""
     fields = {k: v for k, v in line.items() if k not in LINE_KEYS}
-    misfit = line.get(MISFIT_KEY)
-    if isinstance(misfit, dict):
-        fields.update(misfit)
+    for aside in (line.get(MISFIT_KEY), line.get(EXTRA_KEY)):
+        if isinstance(aside, dict):
+            fields.update(aside)
     return fields
 
 

@@ -25,7 +25,8 @@ Schema mapping (`arrow_schema`), in column order:
 
 Left out: `_s3db` (the raw object, for restore), and the system fields s3db.js derives
 from the others (`_v`, `_hasContent`, `_definitionHash`, `_versionMapped`). A line's `_misfit`
-(engine/lines.py) is put back in its fields first, so the mirror converts what s3db.js read.
+and `_extra` (engine/lines.py) are put back in their fields first, so the mirror converts what
+s3db.js read (and puts undeclared fields in its own `_extra` column, as JSON text).
 
 String columns keep a string value as is and store any other JSON value as its JSON text
 (so a `json` attribute holds `{"theme":"dark"}`, and an s3db.js quirk such as a `string`
@@ -46,11 +47,11 @@ import pyarrow.parquet as pq
 
 from ..compression import EXTENSIONS
 from ..format import column_types
-from ..format.column_types import (BAD, BOOL, DATE, FLOAT, INT, STRING, ColumnType, column_type, to_bool, to_date,
+from ..format.column_types import (BAD, BOOL, DATE, FLOAT, INT, JSON, STRING, ColumnType, column_type, to_bool, to_date,
                                    to_float, to_int, to_string, to_timestamp_ms)
 from ..repository.files import FileWriter, read_records
 from ..repository.manifest import Manifest, ParquetMirror, ResourceEntry
-from .lines import MISFIT_KEY
+from .lines import EXTRA_KEY as LINE_EXTRA_KEY, MISFIT_KEY
 
 PARQUET_COMPRESSION = "zstd"
 ID = "id"
@@ -69,7 +70,7 @@ SYSTEM_COLUMNS: dict[str, pa.DataType] = {
 # system fields left out: derived from the ones kept, or the raw object itself
 DROPPED_FIELDS = frozenset({RAW, "_v", "_hasContent", "_definitionHash", "_versionMapped"})
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
-_ARROW_SCALARS = {STRING: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
+_ARROW_SCALARS = {STRING: pa.string(), JSON: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
                   column_types.TIMESTAMP: TIMESTAMP, DATE: pa.date32()}
 
 
@@ -183,9 +184,10 @@ def iter_records(repo, backup_id: str, entry: ResourceEntry) -> Iterator[dict]:
     """The decoded lines of a backup file, one at a time (decrypting when the repository is)."""
     for data in entry.data_files():
         for _n, record in read_records(repo, backup_id, data.file, data.compression):
-            misfit = record.pop(MISFIT_KEY, None)
-            if isinstance(misfit, dict):  # a value set aside: converted (and counted) like the others
-                record.update(misfit)
+            for key in (MISFIT_KEY, LINE_EXTRA_KEY):  # values set aside: back where s3db.js read them
+                aside = record.pop(key, None)
+                if isinstance(aside, dict):
+                    record.update(aside)
             yield record
 
 

@@ -17,10 +17,13 @@ values the way the schema declares it. The choice follows the codec choice of SP
     array|items:string                             list of string
     nested object {a: …, b: …}                     struct (recursively)
     object-form {type:'array', items:'string'|…}   list of string / int / float
-    everything else                                string (any JSON value: kept as it is)
+    json, object, any, other arrays                json (any JSON value: kept as it is)
+    everything else (string, email, url, uuid,     string
+    ip4/ip6, timeonly, secret*, password*, …)
 
-A type is "string", "int", "float", "bool", "timestamp", "date", ("list", item) or
-("struct", ((name, type), ...)).
+A type is "string", "json", "int", "float", "bool", "timestamp", "date", ("list", item) or
+("struct", ((name, type), ...)). The Parquet mirror stores json as its JSON text in a string
+column; a backup line leaves json values as they are.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, Callable, Union
 import orjson
 
 ColumnType = Union[str, tuple]
-STRING, INT, FLOAT, BOOL, TIMESTAMP, DATE = "string", "int", "float", "bool", "timestamp", "date"
+STRING, JSON, INT, FLOAT, BOOL, TIMESTAMP, DATE = "string", "json", "int", "float", "bool", "timestamp", "date"
 GEO_POINT: ColumnType = ("struct", (("latitude", FLOAT), ("longitude", FLOAT)))
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -62,7 +65,7 @@ def column_type(definition: Any) -> ColumnType:
         return STRING  # object-form scalars get no codec: stored with String(), read back as strings
     if isinstance(definition, dict):
         fields = tuple((k, column_type(v)) for k, v in definition.items() if not k.startswith("$$"))
-        return ("struct", fields) if fields else STRING
+        return ("struct", fields) if fields else JSON
     d = str(definition)
     if "embedding" in d:
         return list_of(FLOAT)
@@ -71,7 +74,7 @@ def column_type(definition: Any) -> ColumnType:
             return list_of(STRING)
         if "items:number" in d:
             return list_of(INT if _is_integer(d) else FLOAT)
-        return STRING  # other arrays are stored as JSON
+        return JSON  # other arrays are stored as JSON
     if any(t in d for t in ("secret", "password", "ip4", "ip6", "buffer", "bits")):
         return STRING
     if any(t in d for t in ("money", "crypto", "decimal")):
@@ -86,8 +89,8 @@ def column_type(definition: Any) -> ColumnType:
         return INT if _is_integer(d) else FLOAT
     if "boolean" in d or "bool" in d:
         return BOOL
-    if "json" in d or "object" in d:
-        return STRING
+    if "json" in d or "object" in d or d.split("|", 1)[0] == "any":
+        return JSON
     if "datetime" in d:
         return TIMESTAMP
     if d == "dateonly" or d.startswith("dateonly|"):
@@ -145,7 +148,7 @@ def to_date(v):
         return BAD
 
 
-SCALARS: dict[str, Callable[[Any], Any]] = {STRING: to_string, INT: to_int, FLOAT: to_float, BOOL: to_bool,
+SCALARS: dict[str, Callable[[Any], Any]] = {STRING: to_string, JSON: to_string, INT: to_int, FLOAT: to_float, BOOL: to_bool,
                                             TIMESTAMP: to_timestamp_ms, DATE: to_date}
 
 
@@ -161,7 +164,7 @@ def _float_ok(v) -> bool:
 
 _FLOAT_MAX = 2**1024  # an int beyond it has no float
 _SCALAR_OK: dict[str, Callable[[Any], bool]] = {
-    INT: _int_ok, FLOAT: _float_ok, BOOL: lambda v: type(v) is bool,
+    STRING: lambda v: type(v) is str, INT: _int_ok, FLOAT: _float_ok, BOOL: lambda v: type(v) is bool,
     TIMESTAMP: lambda v: _parses(datetime.fromisoformat, v), DATE: lambda v: _parses(date.fromisoformat, v),
 }
 
@@ -180,22 +183,26 @@ def checker(t: ColumnType) -> Callable[[Any], bool]:
     """A function telling whether a decoded value fits column type `t` whole (None fits
     anything; a list only if every item does; a struct only if it is an object whose declared
     fields all fit). Built once per field: backups call it for every record."""
-    if t == STRING:
+    if t == JSON:
         return lambda v: True
     if isinstance(t, str):
         ok = _SCALAR_OK[t]
         return lambda v: v is None or ok(v)
     if t[0] == "list":
-        if t[1] == STRING:
-            return lambda v: v is None or isinstance(v, list)
         item = checker(t[1])
         return lambda v: v is None or (isinstance(v, list) and all(map(item, v)))
-    subs = [(name, checker(sub)) for name, sub in t[1] if sub != STRING]
+    subs = [(name, checker(sub)) for name, sub in t[1] if sub != JSON]
     return lambda v: v is None or (isinstance(v, dict) and all(ok(v.get(name)) for name, ok in subs))
 
 
-def typed_fields(attributes: dict) -> list[tuple[str, Callable[[Any], bool]]]:
-    """(name, checker) of the attributes whose values a reader could mistype: every one not
-    typed string (a string column keeps any JSON value, as its text)."""
-    return [(name, checker(t)) for name, definition in attributes.items()
-            if not name.startswith("$$") and (t := column_type(definition)) != STRING]
+def _null(_v) -> None:
+    return None
+
+
+def typed_fields(attributes: dict) -> list[tuple[str, Callable[[Any], bool], Callable[[Any], Any]]]:
+    """(name, checker, stand-in) of the attributes whose values must fit their type: every one
+    not typed json (which keeps any JSON value). The stand-in is what a column shows for a
+    value that does not fit: its JSON text in a string column (as the Parquet mirror keeps it),
+    null in any other."""
+    return [(name, checker(t), to_string if t == STRING else _null) for name, definition in attributes.items()
+            if not name.startswith("$$") and (t := column_type(definition)) != JSON]

@@ -166,6 +166,16 @@ class ResourceSchema:
     # record.unmap's decoding plans, one per distinct key layout of the input (see there)
     _unmap_plans: dict = field(default_factory=dict, repr=False, compare=False)
     _typed_fields: list | None = field(default=None, repr=False, compare=False)
+    _declared_fields: frozenset | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def declared_fields(self) -> frozenset:
+        """The top-level names a decoded record's fields are declared under (attributes and
+        plugin attributes); other names (s3db.js artefacts, fields of older versions) are not."""
+        if self._declared_fields is None:
+            self._declared_fields = frozenset(a.split(".", 1)[0]
+                                              for a in (*self.attributes, *self.plugin_attribute_names))
+        return self._declared_fields
 
     @property
     def typed_fields(self) -> list:

@@ -81,27 +81,36 @@ def test_a_plain_glob_over_full_and_incremental_files_reads_data_lines_with_dele
 PLAIN_TYPES = """
 import sys, json, duckdb
 con = duckdb.connect()
-rel = f"read_json_auto('{sys.argv[1]}')"
-types = dict(con.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {rel})").fetchall())
-aside = con.sql(f"SELECT id, to_json(_misfit) FROM {rel} WHERE _misfit IS NOT NULL").fetchall()
-print(json.dumps({"types": types, "aside": [[i, json.loads(m)] for i, m in aside]}))
+out = {}
+for resource, column in (("users", "_misfit"), ("quirks", "_misfit"), ("evolving", "_extra")):
+    rel = f"read_json_auto('{sys.argv[1]}/*/{resource}.jsonl.gz')"
+    types = dict(con.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {rel})").fetchall())
+    aside = con.sql(f"SELECT id, to_json({column}) FROM {rel} WHERE {column} IS NOT NULL ORDER BY id").fetchall()
+    out[resource] = {"types": types, "aside": [[i, json.loads(m)] for i, m in aside]}
+print(json.dumps(out))
 """
 
 
 def test_a_value_that_does_not_fit_its_type_is_set_aside_and_the_column_keeps_its_type(tmp_path):
     """The fixture holds a user whose `number` score s3db.js reads as "" (a tiny number): the line
-    has score null and {"score": ""} under _misfit, so a plain glob types score DOUBLE; dump,
-    the Parquet mirror and a restore drill still see the value s3db.js read."""
+    has score null and {"score": ""} under _misfit, so a plain glob types score DOUBLE; a quirk
+    whose `string` note reads back as [1,2,3] has the JSON text in note (as the Parquet mirror)
+    and the value under _misfit; the undeclared "1" of an older version is under _extra, not a
+    column. dump, the Parquet mirror and a restore drill still see what s3db.js read."""
     src, repo = copy_fs_db(tmp_path / "src"), str(tmp_path / "repo")
     b = Backups(f"file://{src}", repo)
-    full = b.backup("full", resources=["users"], parquet=True)
-    ran = subprocess.run([sys.executable, "-c", PLAIN_TYPES, f"{repo}/*/users.jsonl.gz"], capture_output=True,
-                         text=True, timeout=120)
+    full = b.backup("full", resources=["users", "quirks", "evolving"], parquet=True)
+    ran = subprocess.run([sys.executable, "-c", PLAIN_TYPES, repo], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     out = orjson.loads(ran.stdout)
-    assert (out["types"]["score"], out["types"]["age"]) == ("DOUBLE", "BIGINT")  # score was JSON before
-    assert len(out["aside"]) == 1 and out["aside"][0][1] == {"score": ""}
-    odd = out["aside"][0][0]
+    users, quirks, evolving = out["users"], out["quirks"], out["evolving"]
+    assert (users["types"]["score"], users["types"]["age"]) == ("DOUBLE", "BIGINT")  # score was JSON before
+    assert len(users["aside"]) == 1 and users["aside"][0][1] == {"score": ""}
+    odd = users["aside"][0][0]
     assert b.dump(full["id"], "users", odd)["score"] == ""  # the record as s3db.js reads it
     assert full["resources"]["users"]["parquet"]["coerced_columns"] == {"score": 1}  # null in the typed mirror
+    assert quirks["types"]["note"] == "VARCHAR" and quirks["aside"] == [["q2", {"note": [1, 2, 3]}], ["q3", {"note": {"a": 1}}]]
+    assert b.dump(full["id"], "quirks", "q2")["note"] == [1, 2, 3]
+    assert "1" not in evolving["types"] and [a for _, a in evolving["aside"]] == [{"1": "old field value"}]
+    assert b.dump(full["id"], "evolving", "ev1")["1"] == "old field value"
     assert b.drill(full["id"]).differences == 0

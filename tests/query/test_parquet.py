@@ -142,9 +142,10 @@ def _equal(a, b) -> bool:
 
 
 def as_read(line: dict) -> dict:
-    """A line's fields as s3db.js read them: a value set aside under _misfit back in its field."""
-    misfit = line.pop("_misfit", None) or {}
-    return {**line, **misfit}
+    """A line's fields as s3db.js read them: values set aside under _misfit and _extra back in
+    their fields."""
+    misfit, extra = line.pop("_misfit", None) or {}, line.pop("_extra", None) or {}
+    return {**line, **misfit, **extra}
 
 
 def test_mirror_of_every_fixture_resource_has_the_rows_and_values_of_the_jsonl(tmp_path):
