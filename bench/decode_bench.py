@@ -1,8 +1,8 @@
 """Record decoder benchmark: records/s and µs per record of `decode_record` in clean and exact
 modes, on realistic records (the engine benchmark's `people` resource, encoded with
 `format.encode.encode_record`) and on the 27 fixture records of the filesystem layout; then
-what a backup does per record (`decode_one`: decode, the typed-field check, the JSON line) next
-to the same without the typed-field check (engine/lines.py `_misfit`), so its cost is in view.
+what a backup does per record (`decode_one`: decode, the typed-field checks, the JSON line) next
+to the same without them (engine/lines.py `_misfit`, `_extra`), so their cost is in view.
 
     uv run python bench/decode_bench.py [--records 20000] [--repeat 3] [--profile clean|exact]
 
@@ -74,11 +74,14 @@ def run(items: list, mode: str) -> float:
 
 def run_lines(items: list, typed: bool) -> float:
     """CPU seconds of a backup's per-record work: decode, then the line (with or without the
-    check that sets aside values not fitting their declared type)."""
+    checks that set aside values not fitting their declared type and undeclared fields)."""
     t0 = time.process_time()
     for schema, obj in items:
         decoded = decode_record(schema, obj, passphrase=PASSPHRASE, mode="clean")
-        record_line(decoded, obj, schema.typed_fields if typed else ())
+        if typed:
+            record_line(decoded, obj, schema.typed_fields, schema.declared_fields)
+        else:
+            record_line(decoded, obj)
     return time.process_time() - t0
 
 
