@@ -33,6 +33,10 @@ DELETED_KEY = "_deleted"
 MISFIT_KEY = "_misfit"
 EXTRA_KEY = "_extra"
 LINE_KEYS = frozenset({RAW_KEY, DELETED_KEY, MISFIT_KEY, EXTRA_KEY})  # what a line adds to the decoded record
+# columns whatever the schema: the id and the system fields s3db.js adds on read (any other `_…`
+# field stays a column too; naming these saves the per-record test)
+ALWAYS_COLUMNS = frozenset({"id", "_contentLength", "_lastModified", "_hasContent", "_mimeType", "_etag", "_v",
+                            "_definitionHash", "_originalVersion", "_versionMapped"})
 
 
 def raw_to_json(obj: RawObject) -> dict:
@@ -67,21 +71,23 @@ def raw_from_json(raw: dict) -> RawObject:
 def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, Callable, Callable]] = (),
                 declared: frozenset | None = None) -> bytes:
     """A record's line. `typed` (the schema's typed_fields: name, checker, stand-in) says which
-    fields' values must fit a type, and what the field shows when one does not; `declared` (the schema's declared_fields), when given, which fields
-    are columns: the others go under `_extra`. System fields (`_…`) and `id` always stay."""
-    line = dict(decoded)
-    extra = misfit = None
-    if declared is not None:
-        for name in decoded:
-            if name not in declared and name[:1] != "_" and name != "id":
-                extra = extra or {}
-                extra[name] = line.pop(name)
-    for name, fits, stand_in in typed:
-        value = line.get(name)
-        if not fits(value):
+    fields' values must fit a type, and what the field shows when one does not; `declared` (the
+    schema's declared_fields), when given, which fields are columns: the others go under
+    `_extra`. System fields (`_…`) and `id` always stay. Every record pays the checks, so the
+    line is copied only when something is set aside."""
+    misfit = None
+    for name, fits, _stand_in in typed:
+        if not fits(decoded.get(name)):
             misfit = misfit or {}
-            misfit[name] = value
-            line[name] = stand_in(value)
+            misfit[name] = decoded[name]
+    undeclared = [k for k in decoded.keys() - declared - ALWAYS_COLUMNS if k[:1] != "_"] if declared is not None else ()
+    if misfit is None and not undeclared:
+        return orjson.dumps({**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}, option=orjson.OPT_APPEND_NEWLINE)
+    line = dict(decoded)
+    extra = {k: line.pop(k) for k in decoded if k in undeclared} if undeclared else None  # in decoded order
+    for name, _fits, stand_in in typed:
+        if misfit and name in misfit:
+            line[name] = stand_in(misfit[name])
     line[DELETED_KEY] = False
     if misfit:
         line[MISFIT_KEY] = misfit

@@ -163,9 +163,11 @@ def _float_ok(v) -> bool:
 
 
 _FLOAT_MAX = 2**1024  # an int beyond it has no float
-_SCALAR_OK: dict[str, Callable[[Any], bool]] = {
-    STRING: lambda v: type(v) is str, INT: _int_ok, FLOAT: _float_ok, BOOL: lambda v: type(v) is bool,
-    TIMESTAMP: lambda v: _parses(datetime.fromisoformat, v), DATE: lambda v: _parses(date.fromisoformat, v),
+_SCALAR_OK: dict[str, Callable[[Any], bool]] = {  # None fits too (checked here: one call per value)
+    STRING: lambda v: v is None or type(v) is str, INT: lambda v: v is None or _int_ok(v),
+    FLOAT: lambda v: v is None or _float_ok(v), BOOL: lambda v: v is None or type(v) is bool,
+    TIMESTAMP: lambda v: v is None or _parses(datetime.fromisoformat, v),
+    DATE: lambda v: v is None or _parses(date.fromisoformat, v),
 }
 
 
@@ -186,8 +188,7 @@ def checker(t: ColumnType) -> Callable[[Any], bool]:
     if t == JSON:
         return lambda v: True
     if isinstance(t, str):
-        ok = _SCALAR_OK[t]
-        return lambda v: v is None or ok(v)
+        return _SCALAR_OK[t]
     if t[0] == "list":
         item = checker(t[1])
         return lambda v: v is None or (isinstance(v, list) and all(map(item, v)))
