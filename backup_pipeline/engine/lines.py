@@ -75,19 +75,17 @@ def record_line(decoded: dict, obj: RawObject, typed: list[tuple[str, Callable, 
     schema's declared_fields), when given, which fields are columns: the others go under
     `_extra`. System fields (`_…`) and `id` always stay. Every record pays the checks, so the
     line is copied only when something is set aside."""
-    misfit = None
-    for name, fits, _stand_in in typed:
-        if not fits(decoded.get(name)):
-            misfit = misfit or {}
-            misfit[name] = decoded[name]
+    misfit = shown = None  # the values set aside, and what their fields show instead
+    for name, fits, stand_in in typed:
+        value = decoded.get(name)
+        if not fits(value):
+            misfit, shown = misfit or {}, shown or {}
+            misfit[name], shown[name] = value, stand_in(value)
     undeclared = [k for k in decoded.keys() - declared - ALWAYS_COLUMNS if k[:1] != "_"] if declared is not None else ()
     if misfit is None and not undeclared:
         return orjson.dumps({**decoded, DELETED_KEY: False, RAW_KEY: raw_to_json(obj)}, option=orjson.OPT_APPEND_NEWLINE)
-    line = dict(decoded)
+    line = {**decoded, **shown} if shown else dict(decoded)
     extra = {k: line.pop(k) for k in decoded if k in undeclared} if undeclared else None  # in decoded order
-    for name, _fits, stand_in in typed:
-        if misfit and name in misfit:
-            line[name] = stand_in(misfit[name])
     line[DELETED_KEY] = False
     if misfit:
         line[MISFIT_KEY] = misfit

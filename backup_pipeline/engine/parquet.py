@@ -11,7 +11,8 @@ Schema mapping (`arrow_schema`), in column order:
       int -> int64, float -> float64, bool -> bool, timestamp -> timestamp[ms, UTC],
       date -> date32, list -> list<…>, struct -> struct<…> (geo:point: latitude, longitude
       doubles), string -> string (email, url, uuid, ip4/ip6, timeonly, secret*, password*,
-      json, object, any, other arrays, object-form scalars, unknown types)
+      object-form scalars, unknown types), json -> string (json, object, any, other arrays:
+      the value's JSON text)
     _deleted          bool (true on tombstones, false otherwise)
     _lastModified     timestamp[ms, UTC]  the source object's LastModified
     _etag             string              its ETag (with the double quotes)

@@ -75,11 +75,19 @@ class RestoreReport:
         }
 
 
-def resource_chain(repo: Repository, manifest: Manifest, resource: str) -> list[Manifest]:
-    """Manifests holding the resource's lines, newest first, back to its last snapshot."""
+def resource_chain(repo: Repository, manifest: Manifest, resource: str,
+                   read: dict[str, Manifest] | None = None) -> list[Manifest]:
+    """Manifests holding the resource's lines, newest first, back to its last snapshot. `read`:
+    manifests already read, by id, filled as it goes (one read per manifest over many resources)."""
+    read = {} if read is None else read
     out = []
     for bid in reversed(manifest.chain):
-        m = manifest if bid == manifest.id else committed_manifest(repo, bid)
+        if bid == manifest.id:
+            m = manifest
+        elif bid in read:
+            m = read[bid]
+        else:
+            m = read[bid] = committed_manifest(repo, bid)
         entry = m.resources.get(resource)
         if entry is None:
             continue
