@@ -53,18 +53,18 @@ def _copies(repo: Repository) -> list[Repository]:
     return [d for d in repo.destinations() if d.location().is_s3]
 
 
-def day(manifest_or_id) -> str:
-    """The dt partition of a backup: the UTC day its id says it started (YYYY-MM-DD)."""
-    backup_id = manifest_or_id if isinstance(manifest_or_id, str) else manifest_or_id.id
-    return backup_id.split("-", 1)[1][:10]
+def day(manifest: Manifest) -> str:
+    """The dt partition of a backup: the UTC day it started (YYYY-MM-DD), from its manifest, not
+    its id (an id given with --backup-id need not carry a date)."""
+    return manifest.started_at[:10]
 
 
-def rows_name(backup_id: str) -> str:
-    return f"{FOLDER}/{ROWS}/dt={day(backup_id)}/{backup_id}.json"
+def rows_name(manifest: Manifest) -> str:
+    return f"{FOLDER}/{ROWS}/dt={day(manifest)}/{manifest.id}.json"
 
 
-def list_name(kind: str, resource: str, backup_id: str) -> str:
-    return f"{FOLDER}/{kind}/{resource}/dt={day(backup_id)}/{backup_id}.txt"
+def list_name(kind: str, resource: str, manifest: Manifest) -> str:
+    return f"{FOLDER}/{kind}/{resource}/dt={day(manifest)}/{manifest.id}.txt"
 
 
 def table_root(repo: Repository, *parts: str) -> str:
@@ -79,20 +79,21 @@ def _lists(copy: Repository, manifest: Manifest) -> dict[str, bytes]:
     for resource, entry in manifest.resources.items():
         files = [f.file for f in entry.data_files() if f.compression not in UNREADABLE]
         if files:
-            out[list_name("jsonl", resource, manifest.id)] = "".join(f"{root}{folder}/{f}\n" for f in files).encode()
+            out[list_name("jsonl", resource, manifest)] = "".join(f"{root}{folder}/{f}\n" for f in files).encode()
         if entry.parquet is not None:
-            out[list_name("parquet", resource, manifest.id)] = f"{root}{folder}/{entry.parquet.file}\n".encode()
+            out[list_name("parquet", resource, manifest)] = f"{root}{folder}/{entry.parquet.file}\n".encode()
     return out
 
 
 def _rows(repo: Repository, manifest: Manifest) -> bytes:
+    read: dict[str, Manifest] = {}  # the chain's manifests, read once for all resources
     lines = []
     for resource, entry in manifest.resources.items():
-        chain = [m.id for m in reversed(resource_chain(repo, manifest, resource))]
+        chain = list(reversed(resource_chain(repo, manifest, resource, read)))
         lines.append(orjson.dumps({
             "backup_id": manifest.id, "type": manifest.type, "parent": manifest.parent,
             "source": manifest.source_url, "started_at": manifest.started_at, "finished_at": manifest.finished_at,
-            "resource": resource, "chain": chain, "since": day(chain[0]), "records": entry.records,
+            "resource": resource, "chain": [m.id for m in chain], "since": day(chain[0]), "records": entry.records,
             "tombstones": entry.tombstones, "bytes": entry.data_bytes,
         }))
     return b"\n".join(lines) + b"\n"
@@ -117,16 +118,17 @@ def delete_tables(repo: Repository, manifest: Manifest | None, backup_id: str) -
 def _write(copy: Repository, manifest: Manifest, rows: bytes) -> None:
     for name, data in _lists(copy, manifest).items():
         copy.replace_root(name, data)
-    copy.replace_root(rows_name(manifest.id), rows)  # last: the rows are what makes the backup seen
+    copy.replace_root(rows_name(manifest), rows)  # last: the rows are what makes the backup seen
 
 
 def _delete(copy: Repository, manifest: Manifest | None, backup_id: str) -> None:
-    copy.delete_root(rows_name(backup_id))  # first: the backup is no longer seen
     if manifest is not None:
-        names = [list_name(kind, r, backup_id) for r in manifest.resources for kind in ("jsonl", "parquet")]
-    else:  # a damaged or already deleted backup: its lists are found by listing
-        names = [n for n in copy.list_root(f"{FOLDER}/") if n.endswith(f"/{backup_id}.txt")]
-    for name in names:
+        names = [rows_name(manifest)] + [list_name(kind, r, manifest) for r in manifest.resources
+                                         for kind in ("jsonl", "parquet")]
+    else:  # a damaged or already deleted backup: its files are found by listing
+        names = sorted((n for n in copy.list_root(f"{FOLDER}/") if n.rsplit("/", 1)[-1].rsplit(".", 1)[0] == backup_id),
+                       key=lambda n: not n.startswith(f"{FOLDER}/{ROWS}/"))
+    for name in names:  # the rows first: the backup is no longer seen
         copy.delete_root(name)
 
 

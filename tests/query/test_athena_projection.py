@@ -153,7 +153,7 @@ def test_backups_made_after_the_ddl_are_read_with_the_same_ddl(tmp_path, s3_repo
     assert chain == [full["id"], inc1["id"], inc2["id"]]
 
     # a crash between a commit and its table files: the backup is not seen until athena-ddl mends it
-    client.delete_object(Bucket=bucket_name, Key=f"backups/{rows_name(inc2['id'])}")
+    client.delete_object(Bucket=bucket_name, Key=f"backups/{rows_name(inc2)}")
     con = connect(repo)
     emulate_athena(con, *parse_projected(ddl), client, bucket_name)
     assert inc2["id"] not in [r[0] for r in con.execute(f'SELECT id FROM "{DB}"."backups"').fetchall()]
@@ -195,7 +195,7 @@ def test_a_backup_copied_into_an_s3_repository_gets_table_files_naming_its_copy(
     copy_backup(b.repo, dst, m["id"])
     listed = dst.read_root(f"tables/jsonl/users/dt={m['id'].split('-', 1)[1][:10]}/{m['id']}.txt").decode()
     assert listed == f"s3://{bucket_name}/copies/{m['id']}/users.jsonl.gz\n"
-    rows = [orjson.loads(line) for line in dst.read_root(rows_name(m["id"])).splitlines()]
+    rows = [orjson.loads(line) for line in dst.read_root(rows_name(m)).splitlines()]
     assert [(r["resource"], r["chain"], r["records"]) for r in rows] == [
         ("users", [m["id"]], m["resources"]["users"]["records"]), ("events", [m["id"]], m["resources"]["events"]["records"])]
 
@@ -247,5 +247,18 @@ def test_each_s3_destination_of_a_multi_repository_gets_table_files_naming_its_o
     b.delete_backup(m["id"])
     assert backups.check().stale_tables == [m["id"]]
     athena_ddl(multi)
-    assert b.read_root(rows_name(m["id"])) is None and a.read_root(rows_name(m["id"])) is not None
+    assert b.read_root(rows_name(m)) is None and a.read_root(rows_name(m)) is not None
     assert backups.check().stale_tables == []
+
+
+def test_a_backup_id_without_a_date_is_placed_by_the_day_it_started(tmp_path, moto_server, bucket_name):
+    """--backup-id may name a backup anything (no date in it): its table files go under the day
+    its manifest says it started, and the DDL reads it."""
+    moto_server.boto_client().create_bucket(Bucket=bucket_name)
+    repo = S3Repository(f"s3://{bucket_name}/backups", S3Options(
+        endpoint_url=moto_server.endpoint, access_key_id=moto_server.access_key,
+        secret_access_key=moto_server.secret_key))
+    m = Backups(f"file://{copy_fs_db(tmp_path / 'src')}", repo).backup("full", resources=["users"], backup_id="nightly")
+    assert repo.read_root(f"tables/backup_resources/dt={m.started_at[:10]}/nightly.json") is not None
+    con = same_as_analytics(repo, athena_ddl(repo), moto_server.boto_client(), bucket_name, ["users"])
+    assert con.execute(f'SELECT DISTINCT "_backup_id" FROM "{DB}"."users_jsonl"').fetchall() == [("nightly",)]
